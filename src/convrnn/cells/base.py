@@ -1,0 +1,97 @@
+"""The Cell protocol shared by every recurrent cell, and the layer description stacks pass to cell factories."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+State = tuple[Tensor, ...]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Where a cell sits in its stack: what a factory needs to build it.
+
+    ``height``/``width`` are the layer's own spatial size, or ``None`` when the
+    model was built without an ``image_size`` (cells that need it, such as
+    LayerNorm over [C, H, W], must then raise).
+    """
+
+    index: int
+    depth: int
+    in_channels: int
+    hidden_channels: int
+    height: int | None = None
+    width: int | None = None
+    scale: int = 0  # the layer works at 1 / 2**scale of the stack's input size
+
+
+CellFactory = Callable[[LayerSpec], "Cell"]
+
+
+class Cell(nn.Module):
+    """A recurrent cell: ``forward(x, state, m) -> (h, new_state, new_m)``.
+
+    * ``x``: the input from the layer below, ``(B, in_channels, H, W)``.
+    * ``state``: the horizontal state the cell keeps from ``t-1`` to ``t``.
+    * ``m``: the zig-zag memory (PredRNN family); ``None`` for cells that do not
+      use it, and ``None`` at the very first step, where a zig-zag cell starts
+      from zeros.
+    """
+
+    in_channels: int
+    hidden_channels: int
+    uses_zigzag: bool = False
+
+    #: constructor arguments a stack fills in from the LayerSpec, not user options
+    SPEC_ARGUMENTS = ("in_channels", "hidden_channels", "height", "width", "layer_index", "depth")
+
+    @classmethod
+    def from_spec(cls, spec: LayerSpec, **options: Any) -> Cell:
+        """Build the cell for ``spec``; size and position are passed to constructors that take them."""
+        params = inspect.signature(cls).parameters
+        given = {
+            "height": spec.height,
+            "width": spec.width,
+            "layer_index": spec.index,
+            "depth": spec.depth,
+        }
+        kwargs = {k: v for k, v in given.items() if k in params}
+        return cls(spec.in_channels, spec.hidden_channels, **kwargs, **options)
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The user-settable keyword options of this cell (its constructor minus the spec arguments)."""
+        return tuple(
+            name
+            for name, p in inspect.signature(cls).parameters.items()
+            if name not in cls.SPEC_ARGUMENTS
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
+
+    def init_state(
+        self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
+    ) -> State:
+        """Zero horizontal state; the default is ``(h, c)`` of ``hidden_channels`` each."""
+        shape = (batch, self.hidden_channels, height, width)
+        return (
+            torch.zeros(shape, device=device, dtype=dtype),
+            torch.zeros(shape, device=device, dtype=dtype),
+        )
+
+    def forward(self, x: Tensor, state: State, m: Tensor | None = None):  # pragma: no cover
+        raise NotImplementedError
+
+    def pop_aux_loss(self) -> Tensor | None:
+        """Auxiliary loss accumulated since the last call (e.g. PredRNN-V2's decoupling); ``None`` if none."""
+        return None
+
+    def zeros_like_memory(self, x: Tensor, channels: int | None = None) -> Tensor:
+        """Zero zig-zag memory matching ``x``'s batch and size, for the first step."""
+        c = self.hidden_channels if channels is None else channels
+        return x.new_zeros(x.shape[0], c, x.shape[2], x.shape[3])

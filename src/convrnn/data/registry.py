@@ -1,0 +1,44 @@
+"""Named datasets: ``get_dataset(name, root, split, **options)``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from torch.utils.data import Dataset
+
+DatasetLoader = Callable[..., Dataset]
+_DATASETS: dict[str, DatasetLoader] = {}
+_DATASET_MODULES = ("convrnn.data.moving_mnist",)
+
+
+def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
+    """Decorator registering ``loader(split, root, **options) -> Dataset`` under ``name``."""
+
+    def wrap(loader: DatasetLoader) -> DatasetLoader:
+        if name in _DATASETS:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _DATASETS[name] = loader
+        return loader
+
+    return wrap
+
+
+def _load() -> None:
+    for module in _DATASET_MODULES:
+        importlib.import_module(module)
+
+
+def list_datasets() -> list[str]:
+    """Names of the registered datasets."""
+    _load()
+    return sorted(_DATASETS)
+
+
+def get_dataset(name: str, root: Any = None, split: str = "train", **options: Any) -> Dataset:
+    """The ``split`` of dataset ``name`` under ``root``: yields ``(T, C, H, W)`` float32 in [0, 1]."""
+    _load()
+    if name not in _DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(_DATASETS))}")
+    return _DATASETS[name](split, root, **options)

@@ -1,0 +1,193 @@
+"""The Forecaster: patching, 1x1 embedding, a Stack of cells, a 1x1 head and the autoregressive rollout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from convrnn.models.patching import patch, unpatch
+from convrnn.stacks.base import Stack, StackState
+
+EMBEDS = ("conv", "identity")
+CHECKPOINTING = ("none", "step")
+
+
+class Forecaster(nn.Module):
+    """Predicts the next frames of ``(B, T, C, H, W)`` sequences in ``[0, 1]``.
+
+    * ``forecaster(frames, input_length, teacher_mask=None)`` (training) returns
+      ``(B, T-1, C, H, W)``: the prediction of frames ``1 .. T-1``. Step ``t``
+      reads ``frames[:, t]`` while ``t < input_length`` and its own previous
+      prediction after that, unless ``teacher_mask`` (``(B, T-2)``, or
+      broadcastable to ``(B, T-2, C, H, W)``; entry ``t-1`` governs the input of
+      step ``t``) mixes in the ground truth: ``mask * frame + (1 - mask) * prediction``.
+    * ``forecaster.predict(inputs, horizon)`` returns ``(B, horizon, C, H, W)``
+      from any ``T_in >= 1`` inputs, without targets and without a graph.
+    """
+
+    def __init__(
+        self,
+        stack: Stack,
+        in_channels: int = 1,
+        patch_size: int = 1,
+        *,
+        embed: str = "conv",
+        checkpointing: str = "none",
+        image_size: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        if embed not in EMBEDS:
+            raise ValueError(f"embed={embed!r} is not supported; choose one of {EMBEDS}")
+        if checkpointing not in CHECKPOINTING:
+            raise ValueError(
+                f"checkpointing={checkpointing!r} is not supported; choose one of {CHECKPOINTING}"
+            )
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        self.stack = stack
+        self.in_channels = in_channels
+        self.patch_size = patch_size
+        self.checkpointing = checkpointing
+        self.image_size = image_size
+        frame_channels = in_channels * patch_size**2
+        if embed == "identity":
+            if frame_channels != stack.channels:
+                raise ValueError(
+                    f"embed='identity' needs in_channels * patch_size**2 == hidden_channels, "
+                    f"got {frame_channels} and {stack.channels}; use embed='conv'"
+                )
+            self.embed = nn.Identity()
+        else:
+            self.embed = nn.Conv2d(frame_channels, stack.channels, 1)
+        self.head = nn.Conv2d(stack.channels, frame_channels, 1)
+        #: how the registry built this model (enough to rebuild it); empty if built by hand
+        self.config: dict[str, Any] = {}
+
+    @property
+    def divisor(self) -> int:
+        """Frame height and width must be multiples of this (patch size x 2**levels)."""
+        return self.patch_size * self.stack.divisor
+
+    def check_frames(self, frames: Tensor, name: str = "frames") -> None:
+        """Raise a ValueError naming the problem if ``frames`` cannot go through this model."""
+        if not isinstance(frames, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(frames).__name__}")
+        if frames.dim() != 5:
+            raise ValueError(f"{name} must have shape (B, T, C, H, W), got {tuple(frames.shape)}")
+        _, _, c, h, w = frames.shape
+        if c != self.in_channels:
+            raise ValueError(
+                f"{name} have {c} channels but the model was built for in_channels={self.in_channels}"
+            )
+        if self.image_size is not None and (h, w) != tuple(self.image_size):
+            raise ValueError(
+                f"{name} are {h}x{w} but the model was built for image_size={tuple(self.image_size)} "
+                "(its LayerNorm shapes depend on it); rebuild with the right image_size"
+            )
+        d = self.divisor
+        if h % d or w % d:
+            levels = max(self.stack.scales)
+            raise ValueError(
+                f"frame size {h}x{w} is not divisible by {d} = patch_size {self.patch_size} x 2**{levels} "
+                f"(the stack pools {levels} times); crop or pad the frames to a multiple of {d}, "
+                "or use a smaller patch_size or fewer layers"
+            )
+
+    def init_state(self, batch: int, height: int, width: int, ref: Tensor) -> StackState:
+        """Zero recurrent state for frames of ``height`` x ``width``."""
+        p = self.patch_size
+        return self.stack.init_state(batch, height // p, width // p, ref.device, ref.dtype)
+
+    def step(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState, list[Tensor]]:
+        """One time step: frame ``(B, C, H, W)`` -> next-frame prediction, new state, layer outputs."""
+        z = self.embed(patch(frame, self.patch_size))
+        outputs, state = self.stack(z, state)
+        return unpatch(self.head(outputs[-1]), self.patch_size), state, outputs
+
+    def _advance(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState]:
+        if self.checkpointing == "step" and self.training and torch.is_grad_enabled():
+            pred, state, _ = checkpoint(self.step, frame, state, use_reentrant=False)
+        else:
+            pred, state, _ = self.step(frame, state)
+        return pred, state
+
+    def _teacher_mask(self, mask: Tensor | None, frames: Tensor) -> Tensor | None:
+        if mask is None:
+            return None
+        b, t = frames.shape[:2]
+        if mask.dim() == 2:
+            mask = mask[:, :, None, None, None]
+        if mask.dim() != 5 or mask.shape[0] != b or mask.shape[1] != t - 2:
+            raise ValueError(
+                f"teacher_mask must have shape (B, T-2) = ({b}, {t - 2}) or broadcast to "
+                f"(B, T-2, C, H, W); got {tuple(mask.shape)}"
+            )
+        return mask.to(frames.dtype)
+
+    def forward(
+        self,
+        frames: Tensor,
+        input_length: int,
+        teacher_mask: Tensor | None = None,
+        *,
+        return_aux: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor | None]:
+        """Predictions of frames ``1 .. T-1`` (and the cells' auxiliary loss if ``return_aux``)."""
+        self.check_frames(frames)
+        b, t_total, _, h, w = frames.shape
+        if not 1 <= input_length <= t_total - 1:
+            raise ValueError(
+                f"input_length must be in [1, T-1] = [1, {t_total - 1}], got {input_length}"
+            )
+        mask = self._teacher_mask(teacher_mask, frames)
+        state = self.init_state(b, h, w, frames)
+        preds: list[Tensor] = []
+        for t in range(t_total - 1):
+            if t == 0:
+                x = frames[:, 0]
+            elif mask is None:
+                x = frames[:, t] if t < input_length else preds[-1]
+            else:
+                m = mask[:, t - 1]
+                x = m * frames[:, t] + (1 - m) * preds[-1]
+            pred, state = self._advance(x, state)
+            preds.append(pred)
+        out = torch.stack(preds, dim=1)
+        aux = self.stack.pop_aux_loss()
+        return (out, aux) if return_aux else out
+
+    @torch.no_grad()
+    def predict(
+        self, inputs: Tensor, horizon: int, *, clip: bool = True, return_layers: bool = False
+    ) -> Tensor | tuple[Tensor, list[list[Tensor]]]:
+        """Forecast ``horizon`` frames after ``inputs`` ``(B, T_in, C, H, W)``; outputs clipped to [0, 1].
+
+        With ``return_layers`` also returns, per time step, every layer's output.
+        """
+        self.check_frames(inputs, "inputs")
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if not torch.isfinite(inputs).all():
+            raise ValueError(
+                "inputs contain NaN or infinite values; clean or fill them before predicting"
+            )
+        b, t_in, _, h, w = inputs.shape
+        state = self.init_state(b, h, w, inputs)
+        preds: list[Tensor] = []
+        layers: list[list[Tensor]] = []
+        pred = inputs[:, 0]
+        for t in range(t_in + horizon - 1):
+            x = inputs[:, t] if t < t_in else pred
+            pred, state, outputs = self.step(x, state)
+            if return_layers:
+                layers.append([o.detach() for o in outputs])
+            if t >= t_in - 1:
+                preds.append(pred)
+        self.stack.pop_aux_loss()
+        out = torch.stack(preds, dim=1)
+        if clip:
+            out = out.clamp(0.0, 1.0)
+        return (out, layers) if return_layers else out

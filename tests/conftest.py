@@ -1,0 +1,52 @@
+"""Shared test helpers: tiny cells for protocol tests and small random digits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from convrnn.cells.base import Cell
+
+
+class ProbeCell(Cell):
+    """Test-only cell: ``h = (index + 1)`` everywhere, records its inputs; zig-zag ``m -> m + 1``."""
+
+    uses_zigzag = True
+
+    def __init__(
+        self, in_channels: int, hidden_channels: int, layer_index: int = 0, log=None
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.layer_index = layer_index
+        self.log = log if log is not None else []
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x, state, m=None):
+        if m is None:
+            m = self.zeros_like_memory(x)
+        assert m.shape[-2:] == x.shape[-2:], "m must arrive at the layer's size"
+        self.log.append(
+            (
+                self.layer_index,
+                float(x.detach().mean()),
+                float(m.detach().mean()),
+                tuple(x.shape[-2:]),
+            )
+        )
+        h = torch.full_like(state[0], self.layer_index + 1.0) * self.scale
+        return h, (h, state[1]), m + 1
+
+
+@pytest.fixture
+def digits() -> np.ndarray:
+    """40 random 28x28 uint8 'digits' (blobs) for generator tests without MNIST."""
+    rng = np.random.default_rng(0)
+    d = np.zeros((40, 28, 28), dtype=np.uint8)
+    for i in range(40):
+        y, x = rng.integers(4, 20, size=2)
+        d[i, y : y + 8, x : x + 8] = 50 + i
+    return d
