@@ -78,9 +78,12 @@ class ModelEntry:
     params: Mapping[str, int] = field(default_factory=dict)  # preset -> exact count (official code)
     notes: str = ""  # where and how it differs from the paper or the official code
     defaults: Mapping[str, Any] = field(default_factory=dict)  # cell options for this model
-    preset_options: Mapping[str, Mapping[str, Any]] = field(
-        default_factory=dict
-    )  # per-preset overrides
+    #: per-preset cell-option overrides
+    preset_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: training defaults, e.g. {"sampling": "reverse"}
+    training: Mapping[str, Any] = field(default_factory=dict)
+    #: regex of parameter names the official layout carries but never uses
+    unused: str = ""
 
     def option_names(self) -> tuple[str, ...]:
         """Every keyword option ``build_model`` accepts for this model."""
@@ -101,15 +104,24 @@ def register_model(
     notes: str = "",
     defaults: Mapping[str, Any] | None = None,
     preset_options: Mapping[str, Mapping[str, Any]] | None = None,
+    training: Mapping[str, Any] | None = None,
+    unused: str = "",
     twin: bool = True,
 ) -> None:
     """Register ``name`` (Flat stack) and, with ``twin``, ``ms-<name>`` (MultiScale stack).
 
     ``params`` are the exact counts per preset; the twin gets ``ms_params`` or, by
     default, the same counts (pooling, upsampling and "+" skips add no parameters).
+    ``training`` holds training defaults the model needs (its sampling schedule);
+    ``unused`` is a regex of parameter names that the official layout carries
+    but never uses (kept so the counts match; tests check nothing else is unused).
     """
     common = dict(
-        notes=notes, defaults=dict(defaults or {}), preset_options=dict(preset_options or {})
+        notes=notes,
+        defaults=dict(defaults or {}),
+        preset_options=dict(preset_options or {}),
+        training=dict(training or {}),
+        unused=unused,
     )
     entries = [ModelEntry(name, cell, "flat", summary, dict(params or {}), **common)]
     if twin:

@@ -47,6 +47,8 @@ class Cell(nn.Module):
     in_channels: int
     hidden_channels: int
     uses_zigzag: bool = False
+    #: the cell's own height and width must be multiples of this (e.g. 2 for a cell that pools inside)
+    size_multiple: int = 1
 
     #: constructor arguments a stack fills in from the LayerSpec, not user options
     SPEC_ARGUMENTS = ("in_channels", "hidden_channels", "height", "width", "layer_index", "depth")

@@ -79,15 +79,19 @@ class Stack(nn.Module):
     @property
     def divisor(self) -> int:
         """Frame height and width entering the stack must be multiples of this."""
-        return 2 ** max(self.scales)
+        return max(
+            2**s * getattr(c, "size_multiple", 1)
+            for s, c in zip(self.scales, self.cells, strict=True)
+        )
 
     def layer_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """The spatial size of every layer for an input of ``height`` x ``width``."""
         d = self.divisor
         if height % d or width % d:
             raise ValueError(
-                f"the stack pools {max(self.scales)} times, so its input size must be divisible by {d}; "
-                f"got {height}x{width}"
+                f"the stack pools {max(self.scales)} times (and its cells need multiples of "
+                f"{max(getattr(c, 'size_multiple', 1) for c in self.cells)}), so its input size must be "
+                f"divisible by {d}; got {height}x{width}"
             )
         return [(height >> s, width >> s) for s in self.scales]
 

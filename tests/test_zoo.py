@@ -1,0 +1,72 @@
+"""Checks every registered model passes, whatever its cell: shapes, gradients, counts, a tiny overfit."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+import convrnn
+from convrnn.registry import get_entry
+
+MODELS = convrnn.list_models()
+FLAT = [m for m in MODELS if not m.startswith("ms-")]
+SIZE = 16
+
+
+def tiny(name: str, depth: int = 4, **kw) -> convrnn.models.Forecaster:
+    torch.manual_seed(0)
+    kw.setdefault("hidden_channels", 8)
+    kw.setdefault("patch_size", 1)
+    return convrnn.build_model(name, num_layers=depth, image_size=SIZE, **kw)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("depth", [2, 3, 5, 6])
+def test_shapes_at_every_depth(name, depth):
+    model = tiny(name, depth)
+    frames = torch.rand(2, 4, 1, SIZE, SIZE)
+    assert model(frames, 2).shape == (2, 3, 1, SIZE, SIZE)
+    assert model.predict(frames[:, :2], 3).shape == (2, 3, 1, SIZE, SIZE)
+    state = model.init_state(2, SIZE, SIZE, frames)
+    for j, layer_state in enumerate(state[0]):
+        side = SIZE >> model.stack.scales[j]
+        assert all(s.shape[0] == 2 for s in layer_state)
+        assert layer_state[0].shape[-2:] == (side, side), "a layer's h lives at its own scale"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gradients_reach_every_used_parameter(name):
+    model = tiny(name)
+    out, aux = model(torch.rand(2, 5, 1, SIZE, SIZE), 3, return_aux=True)
+    loss = out.square().mean() + (aux if aux is not None else 0)
+    loss.backward()
+    unused = get_entry(name).unused
+    for pname, p in model.named_parameters():
+        reached = p.grad is not None and bool(p.grad.abs().sum() > 0)
+        if unused and re.search(unused, pname):
+            continue
+        assert reached, f"{name}: no gradient reaches {pname}"
+
+
+@pytest.mark.parametrize("name", FLAT)
+def test_ms_twin_has_the_same_parameter_count(name):
+    assert convrnn.count_parameters(tiny(name)) == convrnn.count_parameters(tiny(f"ms-{name}"))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_tiny_overfit(name):
+    model = tiny(name, depth=2)
+    torch.manual_seed(1)
+    frames = torch.rand(2, 4, 1, SIZE, SIZE)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        out, aux = model(frames, 2, return_aux=True)
+        loss = (out - frames[:, 1:]).square().mean()
+        losses.append(loss.item())
+        (loss + (aux if aux is not None else 0)).backward()
+        opt.step()
+    assert min(losses[-5:]) < 0.5 * losses[0], f"{name}: {losses[0]:.4f} -> {losses[-1]:.4f}"
