@@ -1,5 +1,6 @@
 """Portable building blocks shared by the cells."""
 
 from convrnn.blocks.gate_conv import GateConv, check_norm
+from convrnn.blocks.memory import GatedMemory, MemoryOutput
 
-__all__ = ["GateConv", "check_norm"]
+__all__ = ["GateConv", "GatedMemory", "MemoryOutput", "check_norm"]
