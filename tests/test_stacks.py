@@ -100,3 +100,15 @@ def test_stack_rejects_bad_sizes_and_depth():
         stack.layer_sizes(18, 16)
     with pytest.raises(ValueError, match="at least 2"):
         Flat(convlstm_factory, 1, 4)
+
+
+def test_link_layers_sees_all_cells_of_its_type():
+    seen = []
+
+    class Linked(ProbeCell):
+        @classmethod
+        def link_layers(cls, cells):
+            seen.append([c.layer_index for c in cells])
+
+    Flat(lambda s: Linked(s.in_channels, s.hidden_channels, s.index), 3, 2)
+    assert seen == [[0, 1, 2]]

@@ -76,6 +76,13 @@ class Cell(nn.Module):
             and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         )
 
+    @classmethod
+    def link_layers(cls, cells: list[Cell]) -> None:
+        """Called once with all cells of this type in a stack, to share modules across layers.
+
+        The default does nothing; PredRNN-V2 uses it for its single shared adapter.
+        """
+
     def init_state(
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:

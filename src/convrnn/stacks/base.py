@@ -75,6 +75,9 @@ class Stack(nn.Module):
             )
             cells.append(cell_factory(spec))
         self.cells = nn.ModuleList(cells)
+        for cell_type in dict.fromkeys(type(c) for c in cells):
+            if issubclass(cell_type, Cell):
+                cell_type.link_layers([c for c in cells if type(c) is cell_type])
 
     @property
     def divisor(self) -> int:
