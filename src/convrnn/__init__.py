@@ -9,6 +9,6 @@ __all__ = ["__version__", "build_model", "count_parameters", "list_models", "lis
 
 def load(run_dir, checkpoint: str = "best", map_location="cpu"):
     """Load the trained Forecaster of a run directory (see ``convrnn train``)."""
-    from convrnn.train.runs import load_forecaster
+    from convrnn.runs import load_forecaster
 
     return load_forecaster(run_dir, checkpoint=checkpoint, map_location=map_location)

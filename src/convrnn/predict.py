@@ -1,0 +1,144 @@
+"""``convrnn predict``: forecast the frames after a user's input frames with a trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from convrnn.models.forecaster import Forecaster
+from convrnn.runs import load_forecaster
+
+PNG_SUFFIXES = (".png",)
+
+
+class InputError(ValueError):
+    """The input frames cannot be used with this model."""
+
+
+def read_frames(path: str | Path) -> np.ndarray:
+    """Frames from ``.npy``/``.npz`` (one array) or a folder of PNG frames sorted by name.
+
+    uint8 data are scaled by 1/255; float data must already lie in [0, 1].
+    Returns float32 ``(N, T, C, H, W)``; ``(T, H, W)`` and ``(T, C, H, W)`` get
+    a leading sequence axis (and a channel axis for ``(T, H, W)``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        array = _read_png_folder(path)
+    elif path.suffix == ".npy":
+        array = _load_npy(path)
+    elif path.suffix == ".npz":
+        array = _load_npz(path)
+    else:
+        raise InputError(
+            f"{path}: unsupported input; give a .npy, a .npz or a folder of PNG frames"
+        )
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    elif np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+    else:
+        raise InputError(
+            f"{path}: dtype {array.dtype} is not supported; use uint8 or float values in [0, 1]"
+        )
+    if array.ndim == 3:
+        array = array[None, :, None]
+    elif array.ndim == 4:
+        array = array[None]
+    elif array.ndim != 5:
+        raise InputError(
+            f"{path}: array of shape {array.shape} has rank {array.ndim}; expected (T, H, W), "
+            "(T, C, H, W) or (N, T, C, H, W)"
+        )
+    if not np.isfinite(array).all():
+        raise InputError(f"{path}: contains NaN or infinite values; fill or drop them first")
+    if array.min() < 0 or array.max() > 1:
+        raise InputError(
+            f"{path}: values lie in [{array.min():.3g}, {array.max():.3g}] but the model expects [0, 1]; "
+            "normalise them as the training data were"
+        )
+    return array
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise InputError(f"{path}: cannot read .npy file: {e}") from e
+
+
+def _load_npz(path: Path) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if len(z.files) != 1:
+                raise InputError(f"{path}: holds arrays {z.files}; save exactly one array")
+            return z[z.files[0]]
+    except (ValueError, OSError) as e:
+        raise InputError(f"{path}: cannot read .npz file: {e}") from e
+
+
+def _read_png_folder(folder: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PNG_SUFFIXES)
+    if not files:
+        raise InputError(f"{folder}: no .png frames found")
+    frames = []
+    for f in files:
+        try:
+            image = iio.imread(f)
+        except Exception as e:  # imageio raises several types for broken files
+            raise InputError(f"{f}: unreadable PNG ({e})") from e
+        if image.dtype != np.uint8:
+            raise InputError(f"{f}: {image.dtype} PNG; only 8-bit frames are supported")
+        frames.append(image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0))
+    shapes = {fr.shape for fr in frames}
+    if len(shapes) != 1:
+        raise InputError(f"{folder}: frames differ in shape: {sorted(shapes)}")
+    return np.stack(frames)
+
+
+def check_input(model: Forecaster, frames: np.ndarray) -> None:
+    """Raise InputError if ``frames`` (N, T, C, H, W) do not fit ``model``."""
+    _, _, c, h, w = frames.shape
+    if c != model.in_channels:
+        raise InputError(f"input has {c} channels but the model was trained on {model.in_channels}")
+    if model.image_size is not None and (h, w) != tuple(model.image_size):
+        raise InputError(
+            f"input frames are {h}x{w} but the model was trained on {tuple(model.image_size)}; "
+            "resize or crop them to that size"
+        )
+    try:
+        model.check_frames(torch.from_numpy(frames[:, :1]), "input frames")
+    except ValueError as e:
+        raise InputError(str(e)) from e
+
+
+def predict_run(
+    run_dir: str | Path,
+    input_path: str | Path,
+    horizon: int,
+    out_dir: str | Path,
+    checkpoint: str = "best",
+) -> Path:
+    """Forecast ``horizon`` frames; writes ``forecast.npy``, PNG frames and a GIF per sequence to ``out_dir``."""
+    from convrnn.viz import save_gif, save_png
+
+    if horizon < 1:
+        raise InputError(f"horizon must be >= 1, got {horizon}")
+    model = load_forecaster(run_dir, checkpoint)
+    frames = read_frames(input_path)
+    check_input(model, frames)
+    forecast = model.predict(torch.from_numpy(frames), horizon)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "forecast.npy", forecast.numpy())
+    for n, sequence in enumerate(forecast):
+        for t, frame in enumerate(sequence):
+            save_png(frame, out / f"seq{n:03d}" / f"frame_{t + 1:03d}.png")
+        save_gif(list(sequence), out / f"seq{n:03d}.gif")
+    return out

@@ -1,0 +1,92 @@
+"""Run directories: their config, their data splits and their trained Forecaster (no Lightning needed).
+
+A run directory holds ``config.yaml`` (the resolved training config),
+``model.json`` (the exact ``build_model`` keywords), ``checkpoints/last.ckpt``
+and ``checkpoints/best.ckpt`` (best on the validation split), and ``logs/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from convrnn.data import get_dataset
+from convrnn.io import load_safe
+from convrnn.models.forecaster import Forecaster
+from convrnn.registry import build_model
+from convrnn.train import config as config_lib
+
+CONFIG_FILE = "config.yaml"
+MODEL_FILE = "model.json"
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved training config of a run directory."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: {CONFIG_FILE} is missing")
+    return config_lib.resolve(config_lib.load_yaml(path))
+
+
+def read_build(run_dir: str | Path) -> dict[str, Any]:
+    """The ``build_model`` keywords of a run."""
+    path = Path(run_dir) / MODEL_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: {MODEL_FILE} is missing")
+    return json.loads(path.read_text())
+
+
+def checkpoint_path(run_dir: str | Path, checkpoint: str = "best") -> Path:
+    """``best`` / ``last`` of a run, or an explicit path."""
+    if checkpoint in ("best", "last"):
+        path = Path(run_dir) / "checkpoints" / f"{checkpoint}.ckpt"
+    else:
+        path = Path(checkpoint)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} not found (choose best, last or a .ckpt path)")
+    return path
+
+
+def load_forecaster(
+    run_dir: str | Path, checkpoint: str = "best", map_location: Any = "cpu"
+) -> Forecaster:
+    """Rebuild the run's model from ``model.json`` and load its weights (``weights_only``), in eval mode."""
+    model = build_model(**read_build(run_dir))
+    state = load_safe(checkpoint_path(run_dir, checkpoint), map_location)["state_dict"]
+    prefix = "model."
+    weights = {
+        k[len(prefix) :].replace("_orig_mod.", ""): v
+        for k, v in state.items()
+        if k.startswith(prefix)
+    }
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def dataset_options(cfg: dict[str, Any], split: str) -> dict[str, Any]:
+    """The options passed to the dataset loader for ``split``."""
+    data = cfg["data"]
+    options = {**data["options"], **data[f"{split}_options"]}
+    if data["name"] == "moving-mnist":
+        options.setdefault("seq_len", data["input_length"] + data["output_length"])
+    return options
+
+
+def load_split(cfg: dict[str, Any], split: str) -> Dataset:
+    """The ``split`` dataset of a config, checked to yield ``input_length + output_length`` frames."""
+    data = cfg["data"]
+    dataset = get_dataset(data["name"], data["root"], split, **dataset_options(cfg, split))
+    if len(dataset) == 0:
+        raise ValueError(f"the {split} split of dataset {data['name']!r} is empty")
+    sample = dataset[0]
+    total = data["input_length"] + data["output_length"]
+    if sample.dim() != 4 or sample.shape[0] != total:
+        raise ValueError(
+            f"dataset {data['name']!r} ({split}) yields sequences of shape {tuple(sample.shape)}, but "
+            f"data.input_length + data.output_length = {total} frames (T, C, H, W) are needed; "
+            "set the lengths or the dataset's sequence-length option to match"
+        )
+    return dataset

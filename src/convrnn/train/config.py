@@ -1,0 +1,201 @@
+"""Training configuration: defaults, YAML files, ``--set key=value`` overrides, validation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: every key a run understands, with its default; YAML files and ``--set`` may only use these keys
+DEFAULTS: dict[str, Any] = {
+    "model": {
+        "name": "ms-convlstm",
+        "preset": None,
+        # build_model keywords: hidden_channels, num_layers, kernel_size, patch_size and cell options
+        "options": {},
+    },
+    "data": {
+        "name": "moving-mnist",
+        "root": None,  # default: $CONVRNN_DATA or ~/.cache/convrnn
+        "input_length": 10,
+        "output_length": 10,
+        "options": {},  # options for every split, e.g. {image_size: 64}
+        "train_options": {},  # per-split extras, e.g. {num_sequences: 2000}
+        "val_options": {},
+        "test_options": {},
+        "num_workers": 0,
+    },
+    "train": {
+        "batch_size": 4,
+        "max_steps": 1000,  # iterations (batches); the reversed-sequence step does not count
+        "stop_after": None,  # stop early at this iteration (checkpointed; --resume continues the same run)
+        "optimizer": "adam",  # adam | adamw
+        "lr": 3e-4,
+        "weight_decay": None,  # None: the optimiser's default (0 for Adam, 0.01 for AdamW)
+        "betas": [0.9, 0.999],
+        "lr_schedule": "none",  # none | cosine | onecycle
+        "min_lr": 0.0,  # cosine: final learning rate
+        "grad_clip": None,  # max global gradient norm
+        "loss": "l1+l2",  # l2 | l1 | l1+l2
+        "loss_reduction": "frame-sum",  # frame-sum: sum over pixels per frame, mean over frames; mean
+        "loss_frames": "all",  # all: every next-frame prediction; future: the output_length frames only
+        "sampling": "auto",  # auto (the model's default, else linear) | none | predrnn | linear | reverse
+        "sampling_options": {},  # see convrnn.train.sampling
+        "reverse_sequence": False,  # second optimiser step on the time-reversed sequence (CMS-LSTM)
+        "val_every": 500,  # validate every N iterations (and at the end)
+        "val_batches": None,  # limit validation to N batches (None: the whole split)
+        "checkpoint_every": 500,  # write last.ckpt every N iterations (and at the end)
+        "seed": 42,
+        "devices": 1,
+        "accelerator": "auto",  # auto | cpu | gpu
+        "precision": "32-true",  # 32-true | bf16-mixed | 16-mixed
+        "compile": False,
+        "progress_bar": True,
+    },
+    "eval": {
+        "frames": "future",  # future: the output_length predictions; all: every next-frame prediction
+        "batch_size": 8,
+        "max_sequences": None,  # score only the first N test sequences (None: all)
+    },
+}
+
+CHOICES = {
+    "train.optimizer": ("adam", "adamw"),
+    "train.lr_schedule": ("none", "cosine", "onecycle"),
+    "train.loss": ("l2", "l1", "l1+l2"),
+    "train.loss_reduction": ("frame-sum", "mean"),
+    "train.loss_frames": ("all", "future"),
+    "train.sampling": ("auto", "none", "predrnn", "linear", "reverse"),
+    "train.accelerator": ("auto", "cpu", "gpu"),
+    "train.precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"),
+    "eval.frames": ("future", "all"),
+}
+#: dict-valued keys whose contents are free-form (checked by the model / dataset / schedule)
+FREE_FORM = {
+    "model.options",
+    "data.options",
+    "data.train_options",
+    "data.val_options",
+    "data.test_options",
+    "train.sampling_options",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid."""
+
+
+def merge(base: Mapping[str, Any], update: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Deep-merge ``update`` into a copy of ``base``; keys unknown to ``base`` are errors."""
+    out = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        path = f"{prefix}{key}"
+        if key not in out:
+            valid = ", ".join(f"{prefix}{k}" for k in out)
+            raise ConfigError(f"unknown config key {path!r}; valid keys here: {valid}")
+        if path in FREE_FORM:
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigError(f"{path} must be a mapping, got {value!r}")
+            out[key] = {**out[key], **dict(value or {})}
+        elif isinstance(out[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{path} must be a mapping, got {value!r}")
+            out[key] = merge(out[key], value, f"{path}.")
+        else:
+            out[key] = value
+    return out
+
+
+def parse_set(assignments: list[str]) -> dict[str, Any]:
+    """``["train.lr=1e-3", "model.options.hidden_channels=16"]`` -> nested dict (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for item in assignments:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set: bad key {key!r}")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return nested
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file (a mapping)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return dict(data)
+
+
+def _positive_int(cfg: Mapping[str, Any], path: str, allow_none: bool = False) -> None:
+    section, key = path.split(".")
+    value = cfg[section][key]
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{path} must be a positive integer, got {value!r}")
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the first invalid value."""
+    for path, choices in CHOICES.items():
+        section, key = path.split(".")
+        if cfg[section][key] not in choices:
+            raise ConfigError(f"{path}={cfg[section][key]!r} is not one of {choices}")
+    for path in (
+        "data.input_length",
+        "data.output_length",
+        "train.batch_size",
+        "train.max_steps",
+        "train.val_every",
+        "train.checkpoint_every",
+        "train.devices",
+        "eval.batch_size",
+    ):
+        _positive_int(cfg, path)
+    _positive_int(cfg, "train.val_batches", allow_none=True)
+    _positive_int(cfg, "train.stop_after", allow_none=True)
+    _positive_int(cfg, "eval.max_sequences", allow_none=True)
+    lr = cfg["train"]["lr"]
+    if not isinstance(lr, int | float) or lr <= 0:
+        raise ConfigError(f"train.lr must be a positive number, got {lr!r}")
+    clip = cfg["train"]["grad_clip"]
+    if clip is not None and (not isinstance(clip, int | float) or clip <= 0):
+        raise ConfigError(f"train.grad_clip must be a positive number or null, got {clip!r}")
+    if not isinstance(cfg["model"]["name"], str):
+        raise ConfigError("model.name must be a model name (see `convrnn models`)")
+
+
+def stop_iteration(cfg: Mapping[str, Any]) -> int:
+    """The iteration at which this invocation stops: ``max_steps``, or ``stop_after`` if earlier."""
+    train = cfg["train"]
+    stop = train["stop_after"]
+    return train["max_steps"] if stop is None else min(stop, train["max_steps"])
+
+
+def resolve(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults, then each layer (YAML file, flags, --set) merged in order, then validated."""
+    cfg = copy.deepcopy(DEFAULTS)
+    for layer in layers:
+        cfg = merge(cfg, layer)
+    validate(cfg)
+    return cfg
+
+
+def dump(cfg: Mapping[str, Any]) -> str:
+    """The config as YAML text."""
+    return yaml.safe_dump(dict(cfg), sort_keys=False)

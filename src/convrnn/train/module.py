@@ -1,0 +1,173 @@
+"""The LightningModule around any registry model: losses, sampling schedules, optimisers, validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from convrnn.models.forecaster import Forecaster
+from convrnn.registry import build_model, get_entry
+from convrnn.train.config import stop_iteration
+from convrnn.train.losses import frame_loss
+from convrnn.train.sampling import SamplingSchedule
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+def sampling_kind(cfg: dict[str, Any]) -> str:
+    """The configured schedule, with ``auto`` resolved to the model's default (else ``linear``)."""
+    kind = cfg["train"]["sampling"]
+    if kind == "auto":
+        kind = get_entry(cfg["model"]["name"]).training.get("sampling", "linear")
+    return kind
+
+
+def model_kwargs(
+    cfg: dict[str, Any], in_channels: int, image_size: tuple[int, int]
+) -> dict[str, Any]:
+    """``build_model`` keywords of a config for frames of ``in_channels`` x ``image_size``."""
+    options = dict(cfg["model"]["options"])
+    options.setdefault("in_channels", in_channels)
+    options.setdefault("image_size", list(image_size))
+    return {"name": cfg["model"]["name"], "preset": cfg["model"]["preset"], **options}
+
+
+class ForecastModule(pl.LightningModule):
+    """Trains a :class:`Forecaster` with the papers' recipes (see ``convrnn.train.config.DEFAULTS``)."""
+
+    def __init__(self, config: dict[str, Any], build: dict[str, Any]) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": config, "build": build})
+        self.cfg = config
+        self.model: Forecaster = build_model(**build)
+        self.automatic_optimization = False
+        train = config["train"]
+        self.schedule = SamplingSchedule(
+            sampling_kind(config), train["max_steps"], train["seed"], **train["sampling_options"]
+        )
+        self.iteration = 0  # completed training iterations (batches), saved in checkpoints
+        self.input_length = config["data"]["input_length"]
+
+    # -- optimisation ---------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        train = self.cfg["train"]
+        kwargs: dict[str, Any] = {"lr": train["lr"], "betas": tuple(train["betas"])}
+        if train["weight_decay"] is not None:
+            kwargs["weight_decay"] = train["weight_decay"]
+        opt_cls = torch.optim.AdamW if train["optimizer"] == "adamw" else torch.optim.Adam
+        optimizer = opt_cls(self.model.parameters(), **kwargs)
+        steps = train["max_steps"]
+        if train["lr_schedule"] == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=steps, eta_min=train["min_lr"]
+            )
+        elif train["lr_schedule"] == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=train["lr"], total_steps=steps
+            )
+        else:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def sequence_loss(self, preds: Tensor, frames: Tensor) -> Tensor:
+        """The configured loss between predictions of frames 1..T-1 and the truth."""
+        train = self.cfg["train"]
+        target = frames[:, 1:]
+        if train["loss_frames"] == "future":
+            preds, target = preds[:, self.input_length - 1 :], target[:, self.input_length - 1 :]
+        return frame_loss(preds, target, train["loss"], train["loss_reduction"])
+
+    def _check_finite(self, loss: Tensor) -> None:
+        bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0, device=loss.device)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            bad = self.trainer.strategy.reduce(bad, reduce_op="max")
+        if bad.item() > 0:
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss.item()}) at training iteration {self.iteration + 1}; "
+                "training stopped and the last good checkpoint was kept. Lower the learning rate, "
+                "set train.grad_clip, or check the data for NaN values."
+            )
+
+    def _optimise(self, frames: Tensor) -> Tensor:
+        optimizer = self.optimizers()
+        mask = self.schedule.mask(
+            self.iteration, frames.shape[0], self.input_length, frames.shape[1], self.global_rank
+        )
+        if mask is not None:
+            mask = mask.to(frames.device)
+        preds, aux = self.model(frames, self.input_length, mask, return_aux=True)
+        loss = self.sequence_loss(preds, frames)
+        if aux is not None:
+            loss = loss + aux
+        self._check_finite(loss)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        clip = self.cfg["train"]["grad_clip"]
+        if clip is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+        return loss.detach()
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        loss = self._optimise(batch)
+        if self.cfg["train"]["reverse_sequence"]:
+            loss = 0.5 * (loss + self._optimise(batch.flip(1)))
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+        self.iteration += 1
+        _, eta = self.schedule.probabilities(self.iteration - 1)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch.shape[0])
+        self.log("train/eta", eta, batch_size=batch.shape[0])
+        self.log("train/iteration", float(self.iteration), batch_size=batch.shape[0])
+        if self.iteration >= stop_iteration(self.cfg):
+            self.trainer.should_stop = True  # also triggers the final validation
+        return loss
+
+    # -- validation ---------------------------------------------------------------------------
+    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+        preds = self.model(batch, self.input_length)
+        b = batch.shape[0]
+        self.log("val/loss", self.sequence_loss(preds, batch), sync_dist=True, batch_size=b)
+        future = preds[:, self.input_length - 1 :].clamp(0, 1)
+        err = future - batch[:, self.input_length :]
+        self.log(
+            "val/mse",
+            err.square().flatten(2).sum(-1).mean(),
+            sync_dist=True,
+            batch_size=b,
+            prog_bar=True,
+        )
+        self.log("val/mae", err.abs().flatten(2).sum(-1).mean(), sync_dist=True, batch_size=b)
+        if batch_idx == 0 and self.trainer.is_global_zero:
+            self._log_picture(batch[0], preds[0])
+
+    def _log_picture(self, frames: Tensor, preds: Tensor) -> None:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        from convrnn.viz import comparison_grid
+
+        strip = comparison_grid(
+            frames[: self.input_length], frames[self.input_length :], preds[self.input_length - 1 :]
+        )
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("val/sequence", strip.float().cpu(), self.iteration)
+
+    # -- checkpoint state ---------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["convrnn"] = {
+            "iteration": self.iteration,
+            "sampling": self.schedule.state_dict(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("convrnn", {})
+        self.iteration = int(state.get("iteration", 0))
+        if "sampling" in state:
+            self.schedule = SamplingSchedule.from_state_dict(state["sampling"])
