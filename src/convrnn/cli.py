@@ -170,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from convrnn.runs import read_config
     from convrnn.train import config as config_lib
 
-    run_dir = os.environ.get(RUN_DIR_ENV) or args.out
+    run_dir = os.environ.get(RUN_DIR_ENV) if "LOCAL_RANK" in os.environ else None
+    run_dir = run_dir or args.out
     if args.resume:
         if not run_dir:
             raise SystemExit("convrnn train --resume needs --out RUN_DIR (the run to continue)")
@@ -186,10 +187,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not run_dir:
         run_dir = f"runs/{cfg['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    os.environ[RUN_DIR_ENV] = str(run_dir)
     from convrnn.train.fit import train
 
-    train(cfg, run_dir, resume=args.resume)
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(
+        run_dir
+    )  # DDP workers re-run this command and must find the same run
+    try:
+        train(cfg, run_dir, resume=args.resume)
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         print(f"run directory: {run_dir}")
         print(f"next: convrnn test {run_dir}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,22 @@ FREE_FORM = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML loader that also reads ``1e-3`` (no dot) as a float, as people write learning rates."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text with :class:`_Loader`."""
+    return yaml.load(text, Loader=_Loader)
+
+
 class ConfigError(ValueError):
     """A configuration key or value is invalid."""
 
@@ -122,14 +139,14 @@ def parse_set(assignments: list[str]) -> dict[str, Any]:
         node = nested
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = yaml_load(raw)
     return nested
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file (a mapping)."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml_load(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
     except yaml.YAMLError as e:

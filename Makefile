@@ -1,0 +1,35 @@
+# convrnn: the two set-up commands of the README.
+#   make demo  - virtual environment, install, MNIST digits, train a small ms-convlstm on Moving MNIST (CPU),
+#                test it against the copy-last-frame baseline, print where the metrics and the GIF are
+#   make test  - virtual environment, install with the test tools, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+
+.PHONY: demo test install lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]" torch==2.13.0
+
+demo: install
+	$(BIN)/convrnn data mnist
+	rm -rf $(RUN)
+	$(BIN)/convrnn train --config recipes/demo.yaml --out $(RUN)
+	$(BIN)/convrnn test $(RUN)
+	@echo "demo done: metrics in $(RUN)/metrics.json, pictures and GIFs in $(RUN)/test-results/"
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,294 @@
+"""End-to-end: train -> test -> predict through the CLI, resume exactness, DDP, and every error path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import convrnn
+from convrnn.cli import main
+
+TINY = [
+    "--model", "ms-convlstm", "--batch-size", "2",
+    "--set", "model.options.hidden_channels=8", "--set", "model.options.num_layers=2",
+    "--set", "data.input_length=3", "--set", "data.output_length=3",
+    "--set", "data.train_options.num_sequences=12", "--set", "data.val_options.num_sequences=4",
+    "--set", "data.test_options.num_sequences=4", "--set", "data.options.image_size=32",
+    "--set", "train.val_every=4", "--set", "train.checkpoint_every=2", "--set", "train.progress_bar=false",
+    "--set", "train.lr_schedule=cosine",
+]  # fmt: skip
+
+
+def weights(run_dir, which="last"):
+    return torch.load(run_dir / "checkpoints" / f"{which}.ckpt", weights_only=True)
+
+
+@pytest.fixture
+def trained(tmp_path, mnist_cache):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--max-steps", "6", "--out", str(run)]) == 0
+    return run
+
+
+def test_train_test_predict(trained, tmp_path, capsys):
+    run = trained
+    assert {p.name for p in run.iterdir()} >= {"config.yaml", "model.json", "checkpoints", "logs"}
+    assert (run / "checkpoints" / "best.ckpt").exists()
+    assert weights(run)["convrnn"]["iteration"] == 6
+
+    assert main(["test", str(run), "--layer-outputs", "--pictures", "2"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["frames"] == "future" and report["num_sequences"] == 4
+    for key in ("mse", "mae", "psnr", "ssim"):
+        assert len(report["metrics"][f"{key}_per_frame"]) == 3
+        assert key in report["baselines"]["persistence"]
+    assert (run / "metrics_per_frame.csv").read_text().startswith("frame,model_mse")
+    pictures = {p.name for p in (run / "test-results").iterdir()}
+    assert {"sequence_00.png", "sequence_00.gif", "layers_01.png"} <= pictures
+    assert "copy-last" in capsys.readouterr().out
+
+    frames = np.random.default_rng(0).random((5, 32, 32), dtype=np.float32)
+    np.save(tmp_path / "in.npy", frames)
+    assert main(["predict", str(run), "--input", str(tmp_path / "in.npy"), "--horizon", "4",
+                 "--out", str(tmp_path / "fc")]) == 0  # fmt: skip
+    forecast = np.load(tmp_path / "fc" / "forecast.npy")
+    assert forecast.shape == (1, 4, 1, 32, 32)
+    assert (tmp_path / "fc" / "seq000" / "frame_004.png").exists() and (
+        tmp_path / "fc" / "seq000.gif"
+    ).exists()
+
+    model = convrnn.load(run)
+    expected = model.predict(torch.from_numpy(frames)[None, :, None], 4).numpy()
+    np.testing.assert_allclose(forecast, expected, atol=1e-6)
+
+
+def test_predict_from_png_folder(trained, tmp_path):
+    import imageio.v3 as iio
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(3):
+        iio.imwrite(folder / f"f{i}.png", np.full((32, 32), 40 * i, dtype=np.uint8))
+    assert (
+        main(
+            [
+                "predict",
+                str(trained),
+                "--input",
+                str(folder),
+                "--horizon",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    assert np.load(tmp_path / "o" / "forecast.npy").shape == (1, 2, 1, 32, 32)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((2, 3, 4, 1, 32, 32), np.float32), "rank 6"),
+        (np.zeros((3, 2, 32, 32), np.float32), "2 channels"),
+        (np.zeros((3, 24, 24), np.float32), "trained on"),
+        (np.full((3, 32, 32), np.nan, np.float32), "NaN"),
+        (np.full((3, 32, 32), 3.0, np.float32), r"\[0, 1\]"),
+        (np.zeros((3, 32, 32), np.int32), "dtype"),
+    ],
+)
+def test_predict_rejects_bad_input_and_writes_nothing(trained, tmp_path, capsys, array, message):
+    np.save(tmp_path / "bad.npy", array)
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "predict",
+                str(trained),
+                "--input",
+                str(tmp_path / "bad.npy"),
+                "--horizon",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
+    assert not out.exists()
+    import re
+
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_predict_unreadable_files(trained, tmp_path, capsys):
+    (tmp_path / "broken.npy").write_bytes(b"not numpy")
+    assert (
+        main(
+            [
+                "predict",
+                str(trained),
+                "--input",
+                str(tmp_path / "broken.npy"),
+                "--horizon",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    assert "cannot read" in capsys.readouterr().err
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"\x89PNG broken")
+    assert (
+        main(
+            [
+                "predict",
+                str(trained),
+                "--input",
+                str(folder),
+                "--horizon",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    assert "unreadable PNG" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, mnist_cache):
+    straight, interrupted = tmp_path / "a", tmp_path / "b"
+    assert main(["train", *TINY, "--max-steps", "8", "--out", str(straight)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--max-steps",
+                "8",
+                "--out",
+                str(interrupted),
+                "--set",
+                "train.stop_after=3",
+            ]
+        )
+        == 0
+    )
+    assert weights(interrupted)["convrnn"]["iteration"] == 3
+    assert main(["train", "--out", str(interrupted), "--resume"]) == 0
+    a, b = weights(straight), weights(interrupted)
+    assert b["convrnn"]["iteration"] == 8
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert a["callbacks"] == b["callbacks"]  # same best validation score
+    assert (
+        a["optimizer_states"][0]["state"][0]["step"] == b["optimizer_states"][0]["state"][0]["step"]
+    )
+
+
+def test_train_errors(tmp_path, mnist_cache, capsys):
+    assert main(["train", "--model", "convgru", "--out", str(tmp_path / "x")]) == 2
+    assert "valid models" in capsys.readouterr().err
+    assert main(["train", "--set", "train.lrr=1", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown config key 'train.lrr'" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "run directory" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_existing_run_needs_resume(trained, capsys):
+    assert main(["train", *TINY, "--max-steps", "6", "--out", str(trained)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_test_errors(tmp_path, capsys):
+    assert main(["test", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
+    tmp_path, mnist_cache, monkeypatch, capsys
+):
+    from convrnn.train.module import ForecastModule
+
+    original = ForecastModule.sequence_loss
+
+    def poisoned(self, preds, frames):
+        loss = original(self, preds, frames)
+        return loss * float("nan") if self.iteration == 4 else loss
+
+    monkeypatch.setattr(ForecastModule, "sequence_loss", poisoned)
+    run = tmp_path / "nan"
+    assert main(["train", *TINY, "--max-steps", "8", "--out", str(run)]) == 2
+    assert "non-finite loss (nan) at training iteration 5" in capsys.readouterr().err
+    assert weights(run)["convrnn"]["iteration"] == 4
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    from convrnn.io import save_atomic
+
+    path = tmp_path / "c.ckpt"
+    save_atomic({"a": torch.ones(2)}, path)
+
+    def crash(obj, f, *a, **k):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_atomic({"a": torch.zeros(2)}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.ckpt"]
+
+
+def test_models_command(capsys):
+    assert main(["models", "--preset", "ms-rnn"]) == 0
+    out = capsys.readouterr().out
+    assert "ms-convlstm" in out and "1,772,737" in out
+
+
+def test_data_check_reports_missing_digits(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVRNN_DATA", str(tmp_path))
+    assert main(["data", "check", "moving-mnist", str(tmp_path)]) == 1
+    assert "convrnn data mnist" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training(tmp_path, mnist_cache):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "CONVRNN_DATA": str(mnist_cache), "PYTHONWARNINGS": "ignore"}
+    env.pop("CONVRNN_RUN_DIR", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "convrnn",
+        "train",
+        *TINY,
+        "--max-steps",
+        "4",
+        "--devices",
+        "2",
+        "--out",
+        str(run),
+    ]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "distributed_backend=gloo" in result.stderr + result.stdout
+    assert "Starting with 2 processes" in result.stderr + result.stdout
+    ckpt = weights(run)
+    assert ckpt["convrnn"]["iteration"] == 4
+    log = (run / "logs" / "csv" / "metrics.csv").read_text()
+    assert "val/mse" in log
