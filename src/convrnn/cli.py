@@ -126,6 +126,45 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dataset option")
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="cost table: params, FLOPs/MACs, activation bytes, peak memory, step time, fps",
+        description=(
+            "Measure, per model, one row: params; flops of one training forward (PyTorch's FLOP counter, "
+            "2 per multiply-add) and macs = flops / 2 (the unit of the OpenSTL and MS-RNN tables); "
+            "activation_bytes saved for backward (exact, device-independent); peak_memory_bytes of a "
+            "training step (CUDA allocator peak, or RSS growth in a fresh process on CPU); step_seconds "
+            "(median training step after warm-up); inference_fps (predicted frames per second). "
+            "With --max-size: the largest square image each model trains on at batch 1 within --budget."
+        ),
+    )
+    p.add_argument("--models", required=True, help="comma-separated model names")
+    p.add_argument("--preset", help="preset for every model (default: the small defaults)")
+    p.add_argument("--size", default="64", help="frame size H or HxW (default 64)")
+    p.add_argument("--frames", default="10,10", help="T_in,T_out (default 10,10)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--no-timing", action="store_true", help="skip step time and fps")
+    p.add_argument("--no-peak-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model option for every model",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON list of rows and nothing else on stdout"
+    )
+    p.add_argument(
+        "--max-size", action="store_true", help="report the largest square image within --budget"
+    )
+    p.add_argument(
+        "--budget", default="16GB", help="memory budget for --max-size, e.g. 16GB, 40GB, 512MB"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convrnn`` command."""
     parser = argparse.ArgumentParser(
@@ -133,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convolutional recurrent networks for spatiotemporal prediction.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_test, _add_predict, _add_models, _add_data):
+    for add in (_add_train, _add_test, _add_predict, _add_models, _add_data, _add_bench):
         add(sub)
     return parser
 
@@ -262,12 +301,89 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0 if getattr(report, "ok", True) else 1
 
 
+def parse_bytes(text: str) -> int:
+    """``"16GB"`` -> bytes (units B, KB, MB, GB, TB; powers of 1024)."""
+    units = {"TB": 1024**4, "GB": 1024**3, "MB": 1024**2, "KB": 1024, "B": 1}
+    t = text.strip().upper()
+    for unit, factor in units.items():
+        if t.endswith(unit):
+            try:
+                return int(float(t[: -len(unit)]) * factor)
+            except ValueError:
+                break
+    raise ValueError(f"cannot read memory size {text!r}; write e.g. 16GB or 512MB")
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        h, w = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (0, 0)
+    except ValueError:
+        h = w = 0
+    if h < 1 or w < 1:
+        raise ValueError(f"--size {text!r}: write H or HxW, e.g. 64 or 64x96")
+    return h, w
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from convrnn.cost import BenchSpec, bench_row, max_square_size
+    from convrnn.train.config import parse_set
+
+    height, width = _size(args.size)
+    try:
+        t_in, t_out = (int(v) for v in args.frames.split(","))
+    except ValueError:
+        raise ValueError(f"--frames {args.frames!r}: write T_in,T_out, e.g. 10,10") from None
+    options = parse_set(args.set)
+    rows = []
+    for name in args.models.split(","):
+        spec = BenchSpec(
+            name, args.preset, height, width, t_in, t_out, args.batch, args.device, options
+        )
+        if args.max_size:
+            rows.append(max_square_size(spec, parse_bytes(args.budget)))
+        else:
+            rows.append(
+                bench_row(spec, timing=not args.no_timing, peak_memory=not args.no_peak_memory)
+            )
+        if not args.json:
+            _print_bench_row(rows[-1], header=len(rows) == 1, max_size=args.max_size)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    return 0
+
+
+def _print_bench_row(row: dict[str, Any], header: bool, max_size: bool) -> None:
+    if max_size:
+        if header:
+            print(
+                f"{'model':<22}{'max side':>10}{'act. bytes/pixel':>18}  budget {row['budget_bytes'] / 2**30:.1f} GiB"
+            )
+        print(f"{row['model']:<22}{row['max_side']:>10}{row['activation_bytes_per_pixel']:>18,.0f}")
+        return
+    if header:
+        print(
+            f"{'model':<22}{'params':>12}{'GMACs':>10}{'act. MiB':>10}{'peak MiB':>10}"
+            f"{'step s':>9}{'fps':>9}"
+        )
+    peak = "-" if row["peak_memory_bytes"] is None else f"{row['peak_memory_bytes'] / 2**20:.0f}"
+    step = "-" if row["step_seconds"] is None else f"{row['step_seconds']:.3f}"
+    fps = "-" if row["inference_fps"] is None else f"{row['inference_fps']:.1f}"
+    print(
+        f"{row['model']:<22}{row['params']:>12,}{row['macs'] / 1e9:>10.2f}"
+        f"{row['activation_bytes'] / 2**20:>10.1f}{peak:>10}{step:>9}{fps:>9}"
+    )
+
+
 COMMANDS = {
     "train": cmd_train,
     "test": cmd_test,
     "predict": cmd_predict,
     "models": cmd_models,
     "data": cmd_data,
+    "bench": cmd_bench,
 }
 
 

@@ -1,7 +1,20 @@
-"""Cost analysis: parameters and the bytes a training forward pass saves for backward."""
+"""Cost analysis: parameters, FLOPs, saved activations, peak memory, step time, inference speed, max size.
+
+Conventions: ``flops`` are counted by PyTorch's own ``FlopCounterMode`` on one
+training forward pass (2 FLOPs per multiply-add); ``macs = flops / 2`` is the
+unit of the OpenSTL and MS-RNN tables. ``activation_bytes`` are the bytes of
+the tensors autograd saves for backward during that forward (each storage
+once, parameters excluded): exact and device-independent.
+"""
 
 from __future__ import annotations
 
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -15,7 +28,7 @@ def saved_tensor_bytes(
 
     Every saved tensor's storage is counted once (views and repeated saves of one
     tensor share a storage); the parameters of ``exclude`` are not activations
-    and are left out. The count is exact and independent of the device.
+    and are left out.
     """
     param_ptrs = set()
     if exclude is not None:
@@ -44,3 +57,193 @@ def activation_bytes(model: nn.Module, frames: Tensor, input_length: int) -> int
     finally:
         model.train(was_training)
     return nbytes
+
+
+def count_flops(fn: Any, *args: Any, **kwargs: Any) -> int:
+    """FLOPs of ``fn(*args, **kwargs)`` counted by ``torch.utils.flop_counter`` (2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn(*args, **kwargs)
+    return int(counter.get_total_flops())
+
+
+def training_flops(model: nn.Module, frames: Tensor, input_length: int) -> int:
+    """FLOPs of one training forward (the full rollout of ``frames``)."""
+    with torch.no_grad():
+        return count_flops(model, frames, input_length)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def training_step_seconds(
+    model: nn.Module, frames: Tensor, input_length: int, steps: int = 5, warmup: int = 2
+) -> float:
+    """Median seconds of a full training step (forward, L2 loss, backward, Adam) after ``warmup`` steps."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.train()
+    times = []
+    for i in range(warmup + steps):
+        _sync(frames.device)
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = (model(frames, input_length) - frames[:, 1:]).square().mean()
+        loss.backward()
+        optimizer.step()
+        _sync(frames.device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def inference_fps(model: Any, inputs: Tensor, horizon: int, repeats: int = 3) -> float:
+    """Predicted frames per second of ``model.predict(inputs, horizon)`` (all sequences of the batch)."""
+    model.predict(inputs, horizon)  # warm-up
+    times = []
+    for _ in range(repeats):
+        _sync(inputs.device)
+        start = time.perf_counter()
+        model.predict(inputs, horizon)
+        _sync(inputs.device)
+        times.append(time.perf_counter() - start)
+    return inputs.shape[0] * horizon / statistics.median(times)
+
+
+@dataclass
+class BenchSpec:
+    """What to measure: one model at one size."""
+
+    model: str
+    preset: str | None = None
+    height: int = 64
+    width: int = 64
+    input_length: int = 10
+    output_length: int = 10
+    batch: int = 1
+    device: str = "cpu"
+    options: dict[str, Any] | None = None
+
+    def build(self) -> nn.Module:
+        """The model of this spec, on its device."""
+        from convrnn.registry import build_model
+
+        opts = dict(self.options or {})
+        opts.setdefault("image_size", (self.height, self.width))
+        return build_model(self.model, self.preset, **opts).to(self.device)
+
+    def frames(self) -> Tensor:
+        """Random frames ``(batch, T_in + T_out, 1, H, W)`` on the device."""
+        g = torch.Generator().manual_seed(0)
+        t = self.input_length + self.output_length
+        return torch.rand(self.batch, t, 1, self.height, self.width, generator=g).to(self.device)
+
+
+def peak_memory_bytes(spec: BenchSpec) -> int:
+    """Peak memory of one training step: CUDA allocator peak, or on CPU the RSS growth in a fresh process."""
+    if spec.device.startswith("cuda"):
+        model, frames = spec.build(), spec.frames()
+        torch.cuda.reset_peak_memory_stats(spec.device)
+        base = torch.cuda.memory_allocated(spec.device)
+        loss = (model(frames, spec.input_length) - frames[:, 1:]).square().mean()
+        loss.backward()
+        return int(torch.cuda.max_memory_allocated(spec.device) - base)
+    code = (
+        "import json, resource, sys, torch\n"
+        "from convrnn.cost import BenchSpec\n"
+        "spec = BenchSpec(**json.loads(sys.argv[1]))\n"
+        "model, frames = spec.build(), spec.frames()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "loss = (model(frames, spec.input_length) - frames[:, 1:]).square().mean()\n"
+        "loss.backward()\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print((after - before) * 1024)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(asdict(spec))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"peak-memory subprocess failed:\n{result.stderr[-2000:]}")
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def bench_row(spec: BenchSpec, timing: bool = True, peak_memory: bool = True) -> dict[str, Any]:
+    """One row of ``convrnn bench``: params, flops, macs, activation bytes, peak memory, time, fps."""
+    from convrnn.registry import count_parameters
+
+    torch.manual_seed(0)
+    model, frames = spec.build(), spec.frames()
+    flops = training_flops(model, frames, spec.input_length)
+    row: dict[str, Any] = {
+        "model": spec.model,
+        "preset": spec.preset,
+        "size": [spec.height, spec.width],
+        "frames": [spec.input_length, spec.output_length],
+        "batch": spec.batch,
+        "device": spec.device,
+        "params": count_parameters(model),
+        "flops": flops,
+        "macs": flops // 2,
+        "activation_bytes": activation_bytes(model, frames, spec.input_length),
+        "peak_memory_bytes": peak_memory_bytes(spec) if peak_memory else None,
+        "step_seconds": None,
+        "inference_fps": None,
+    }
+    if timing:
+        row["step_seconds"] = training_step_seconds(model, frames, spec.input_length)
+        model.eval()
+        row["inference_fps"] = inference_fps(
+            model, frames[:, : spec.input_length], spec.output_length
+        )
+    return row
+
+
+def max_square_size(
+    spec: BenchSpec,
+    budget_bytes: int,
+    probe_sizes: tuple[int, ...] = (32, 64),
+    optimizer_states: int = 2,
+) -> dict[str, Any]:
+    """Largest square side that trains at batch 1 within ``budget_bytes``.
+
+    Activation bytes are measured at ``probe_sizes`` and fitted exactly as
+    ``a + b * H * W`` (every saved tensor scales with the frame area); the
+    fit is checked at the largest probe. The budget must also hold the weights,
+    their gradients and ``optimizer_states`` moment buffers (Adam: 2), i.e.
+    ``(2 + optimizer_states) * 4 * params`` bytes, as in MS-RNN Eq. (2).
+    Gradients of activations (about as large as the activations themselves,
+    MS-RNN Eq. (2)) are counted too: memory = fixed + 2 * activations.
+    """
+    from convrnn.registry import count_parameters
+
+    divisor = None
+    measured = {}
+    for side in probe_sizes:
+        probe = BenchSpec(**{**asdict(spec), "height": side, "width": side, "batch": 1})
+        model = probe.build()
+        divisor = divisor or model.divisor
+        measured[side] = activation_bytes(model, probe.frames(), probe.input_length)
+    (s0, a0), (s1, a1) = sorted(measured.items())[:2]
+    per_pixel = (a1 - a0) / (s1 * s1 - s0 * s0)
+    fixed_act = a0 - per_pixel * s0 * s0
+    params = count_parameters(model)
+    fixed = (2 + optimizer_states) * 4 * params + 2 * fixed_act
+    area = (budget_bytes - fixed) / (2 * per_pixel) if per_pixel > 0 else float("inf")
+    side = int(area**0.5) if area > 0 else 0
+    side -= side % divisor
+    return {
+        "model": spec.model,
+        "budget_bytes": budget_bytes,
+        "max_side": side,
+        "divisor": divisor,
+        "activation_bytes_per_pixel": per_pixel,
+        "activation_bytes_fixed": fixed_act,
+        "probes": measured,
+        "params": params,
+    }
