@@ -21,13 +21,25 @@ def decoupling_terms(adapter: nn.Module, delta_c: Tensor, delta_m: Tensor) -> Te
     return (a * b).sum(dim=2).abs()
 
 
+class DecouplingTerms:
+    """The decoupling terms of a group of linked layers, gathered since the last pop."""
+
+    def __init__(self) -> None:
+        self.terms: list[Tensor] = []
+        self.layers = 1
+
+
 class PredRNNV2Cell(PredRNNCell):
     """ST-LSTM whose memory increments ``delta_c = i g``, ``delta_m = i' g'`` are pushed apart.
 
-    Every step adds the decoupling term ``|cos(adapter * delta_c, adapter * delta_m)|``
-    (cosine over space, per batch item and channel) to an accumulator that
-    :meth:`pop_aux_loss` returns already weighted. The 1x1 ``adapter`` is one
-    module shared by all layers of a stack (:meth:`link_layers`).
+    Every step records the decoupling term ``|cos(adapter * delta_c, adapter * delta_m)|``
+    (cosine over space, per batch item and channel); :meth:`pop_aux_loss` returns
+    the weighted loss. The 1x1 ``adapter`` and the record are shared by all
+    layers of a stack (:meth:`link_layers`): the first layer's ``pop_aux_loss``
+    returns the loss of all of them and the others return ``None``. A step with
+    ``m=None`` (the first step of a sequence) discards terms left over from an
+    earlier rollout that nobody popped, such as those recorded while activation
+    checkpointing recomputes a step during backward.
 
     Options, besides those of :class:`PredRNNCell`: ``decouple_weight`` (0.1 in
     PredRNN-V2; 0 switches the loss off) and ``decouple_reduction``: "mean"
@@ -69,12 +81,11 @@ class PredRNNV2Cell(PredRNNCell):
         self.decouple_weight = float(decouple_weight)
         self.decouple_reduction = decouple_reduction
         self.adapter = nn.Conv2d(hidden_channels, hidden_channels, 1, bias=bias)
-        self.num_layers = 1  # cells sharing this loss; set by link_layers
-        self._terms: list[Tensor] = []
+        self.record = DecouplingTerms()
 
     @classmethod
     def link_layers(cls, cells: list[Cell]) -> None:
-        """Give every layer the first layer's adapter, as the official code's single adapter."""
+        """Give every layer the first layer's adapter and record, as the official single adapter."""
         first = cells[0]
         for cell in cells:
             if cell.hidden_channels != first.hidden_channels:
@@ -82,30 +93,44 @@ class PredRNNV2Cell(PredRNNCell):
                     "PredRNN-V2 shares one adapter across layers, so every layer needs the same "
                     f"hidden_channels; got {[c.hidden_channels for c in cells]}"
                 )
+            if (cell.decouple_weight, cell.decouple_reduction) != (
+                first.decouple_weight,
+                first.decouple_reduction,
+            ):
+                raise ValueError(
+                    "PredRNN-V2 layers of one stack share one decoupling loss: build them with the "
+                    "same decouple_weight and decouple_reduction"
+                )
             cell.adapter = first.adapter
-            cell.num_layers = len(cells)
+            cell.record = first.record
+        first.record.layers = len(cells)
 
     def forward(
         self, x: Tensor, state: State, m: Tensor | None = None
     ) -> tuple[Tensor, State, Tensor]:
         """One step: returns ``(h, (h, c), m)`` and records this step's decoupling term."""
+        if m is None:
+            self.record.terms.clear()
         out = self.step(x, state, m)
         if self.decouple_weight > 0:
             terms = decoupling_terms(self.adapter, out.delta_c, out.delta_m)
             if self.decouple_reduction == "mean":
-                self._terms.append(terms.mean())
+                self.record.terms.append(terms.mean())
             else:
-                self._terms.append(terms.mean(dim=0).sum())
+                self.record.terms.append(terms.mean(dim=0).sum())
         return out.h, (out.h, out.c), out.m
 
     def pop_aux_loss(self) -> Tensor | None:
-        """This layer's weighted decoupling loss since the last call (``None`` if no step ran)."""
-        if not self._terms:
+        """The weighted decoupling loss of the linked layers since the last call, or ``None``."""
+        terms = self.record.terms
+        if not terms:
             return None
-        total = sum(self._terms[1:], self._terms[0]) / len(self._terms)
-        self._terms = []
+        total = sum(terms[1:], terms[0])
         if self.decouple_reduction == "mean":
-            total = total / self.num_layers  # the stack sums the layers: this makes it a mean
+            total = total / len(terms)  # mean over layers x steps
+        else:
+            total = total * self.record.layers / len(terms)  # sum over layers, mean over steps
+        terms.clear()
         return self.decouple_weight * total
 
     def extra_repr(self) -> str:
