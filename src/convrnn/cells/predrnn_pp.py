@@ -99,13 +99,15 @@ register_model(
     notes=(
         "Equations as the MS-RNN code computes them. The GHU is fused with layer 1 (the MS-RNN "
         "paper's Fig. 2): layer 1 keeps z in its state and feeds the GHU output to its Causal LSTM. "
-        "The output gate is o = tanh(...) as in the official TF and MS-RNN code (the paper writes a "
-        "sigmoid); reproduced. The official code builds the GHU convolutions (2 x (k x k, C -> 2C), "
+        "The output gate is o = tanh(W * [x, c, m]), as in the official TF code and the MS-RNN code "
+        "(not a sigmoid: the gate lies in (-1, 1), so h can change sign); reproduced. The official "
+        "code builds the GHU convolutions (2 x (k x k, C -> 2C), "
         "biased) in every layer but uses them only in layer 1: with faithful=True (default) they are "
         "kept so the counts match (5 dead GHUs = 738,560 of the 5,608,513 parameters at hidden 64, "
         "184,960 at hidden 32) and are declared unused; faithful=False drops them. The gates come "
         "from single biased convolutions on concatenations ([x, h, c], [x, c, m], [x, c, m]) as in "
-        "the official code. No LayerNorm and no forget bias (the TF original has both; forget_bias "
-        "is an option, applied to f and f')."
+        "the official code. No LayerNorm and no forget bias under the presets (forget_bias is an "
+        "option, added to f and f'; there is no LayerNorm option). The state is (h, c, z) in layer 1 "
+        "and (h, c) in the other layers, where the official code carries z = None."
     ),
 )

@@ -158,7 +158,10 @@ register_model(
         "code's loss.py (decouple_weight=0.01, decouple_reduction='sum': summed over layers and "
         "channels, averaged over steps and batch), which goes with its pixel-summed frame loss. "
         "The term is accumulated over every step the Forecaster runs (all T-1 next-frame steps, as "
-        "both official codes do) and returned by pop_aux_loss, already weighted. Reverse scheduled "
+        "both official codes do) and returned, already weighted, by the first layer's pop_aux_loss "
+        "(the layers share one record, like the adapter); a step with m=None (a sequence start) "
+        "drops terms nobody popped, e.g. those recorded when activation checkpointing recomputes "
+        "a step during backward. Reverse scheduled "
         "sampling is the training default (training={'sampling': 'reverse'})."
     ),
 )
