@@ -40,7 +40,9 @@ def saved_tensor_bytes(
         ptr = storage.data_ptr()
         if ptr not in param_ptrs:
             storages[ptr] = storage.nbytes()
-        return t
+        # detached: a saved output that held its own grad_fn would make a reference cycle
+        # through the C++ graph, which the garbage collector cannot free (a leak per call)
+        return t.detach()
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn(*args, **kwargs)

@@ -2,5 +2,21 @@
 
 from convrnn.cells.base import Cell, CellFactory, LayerSpec, State
 from convrnn.cells.convlstm import ConvLSTMCell
+from convrnn.cells.mk_lstm import MKLSTMCell
+from convrnn.cells.predrnn import PredRNNCell
+from convrnn.cells.predrnn_pp import PredRNNPPCell
+from convrnn.cells.predrnn_v2 import PredRNNV2Cell
+from convrnn.cells.trajgru import TrajGRUCell
 
-__all__ = ["Cell", "CellFactory", "ConvLSTMCell", "LayerSpec", "State"]
+__all__ = [
+    "Cell",
+    "CellFactory",
+    "ConvLSTMCell",
+    "LayerSpec",
+    "MKLSTMCell",
+    "PredRNNCell",
+    "PredRNNPPCell",
+    "PredRNNV2Cell",
+    "State",
+    "TrajGRUCell",
+]
