@@ -280,12 +280,12 @@ class KTH(WindowDataset):
                 f"{self.root}: no KTH clips found; expected <action>/personXX_<action>_dY_uncomp.avi "
                 f"or <action>/personXX_<action>_dY/<n>.png with action in {ACTIONS}"
             )
-        entries = self._entries(split, clips_found, clip_lists, notes)
+        entries, from_list = self._entries(split, clips_found, clip_lists, notes)
         allowed = set(TRAIN_PERSONS if split != "test" else TEST_PERSONS)
         wanted = []
         for name, start, end in entries:
             person, action = parse_clip_name(name)  # type: ignore[misc]
-            if person not in allowed:
+            if from_list and person not in allowed:
                 raise DatasetError(
                     f"the {'test' if split == 'test' else 'train'} clip list names {name} "
                     f"(person {person}), outside persons {min(allowed)}-{max(allowed)} of that split"
@@ -331,7 +331,9 @@ class KTH(WindowDataset):
         if not windows:
             raise DatasetError(f"KTH {split}: no window of {length} frames fits in the clips")
 
-    def _entries(self, split, clips_found, clip_lists, notes) -> list[tuple[str, int, int]]:
+    def _entries(
+        self, split, clips_found, clip_lists, notes
+    ) -> tuple[list[tuple[str, int, int]], bool]:
         list_split = "test" if split == "test" else "train"
         if clip_lists is False:
             path = None
@@ -343,7 +345,7 @@ class KTH(WindowDataset):
             path = find_clip_list(self.root, list_split)
         if path is not None:
             notes.append(f"clip list {path}")
-            return read_clip_list(path)
+            return read_clip_list(path), True
         if clip_lists is None:
             warnings.warn(
                 f"no KTH {list_split} clip list (e.g. {list_split}_data_list_trimmed.txt) in "
@@ -351,7 +353,7 @@ class KTH(WindowDataset):
                 stacklevel=3,
             )
         notes.append("no clip list: every frame of every clip")
-        return [(name, 1, WHOLE_CLIP) for name in sorted(clips_found)]
+        return [(name, 1, WHOLE_CLIP) for name in sorted(clips_found)], False
 
     def _prepare(self, clip: Clip, cache: Path) -> Clip:
         if clip.png_dir is not None:
