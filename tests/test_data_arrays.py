@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from convrnn.data import DatasetError, MissingDataError, Normalizer, get_dataset
+from convrnn.data import DatasetError, MissingDataError, Normalizer, check_dataset, get_dataset
 from convrnn.data.arrays import ArraySequences
 
 HAS_ZARR = importlib.util.find_spec("zarr") is not None
@@ -215,3 +215,25 @@ def test_a_huge_hdf5_dataset_is_read_by_chunks(tmp_path):
     tracemalloc.stop()
     assert float(x[3].max()) == 0.25
     assert peak < 8 * 1024**2, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_check_reuses_the_training_normalisation(tmp_path):
+    np.save(tmp_path / "x.npy", ramp())
+    report = check_dataset("arrays", tmp_path / "x.npy", seq_len=4)
+    assert report.ok, str(report)
+    assert "[val] 7 windows" in str(
+        report
+    ) and "min-max over the training split (80 frames)" in str(report)
+    assert report.splits["test"].value_range == (1.0, 1.0)  # above the training range: clipped
+
+
+def test_dataloader_workers_reopen_hdf5(tmp_path):
+    from torch.utils.data import DataLoader
+
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f.create_dataset("x", data=ramp(60)[:, None] / 60)
+    ds = get_dataset("arrays", tmp_path / "d.h5", "train", normalize="none", seq_len=4, stride=4)
+    ds[0]  # open the file in the parent first
+    batches = list(DataLoader(ds, batch_size=4, num_workers=2))
+    got = np.concatenate([b.numpy() for b in batches])
+    np.testing.assert_allclose(got[:, 0, 0, 0, 0], np.arange(0, 48, 4) / 60, rtol=1e-6)
