@@ -59,6 +59,8 @@ def test_day_lists_make_the_splits_and_pixels_map_to_dbz(hko_root):
         pixel_to_dbz(x[:, 0, 4, 4]), np.arange(105, 110) * 70 / 255 - 10, rtol=1e-5
     )
     assert test.info.radar.law.a == 58.53
+    raw = np.arange(105, 110, dtype=np.float32).reshape(5, 1, 1, 1)
+    np.testing.assert_allclose(test.normalizer.transform(raw)[:, 0, 0, 0], x[:, 0, 4, 4], rtol=1e-6)
 
 
 def test_masks(hko_root):

@@ -1,4 +1,5 @@
 import importlib.util
+import shutil
 
 import imageio.v3 as iio
 import numpy as np
@@ -36,16 +37,24 @@ def write_avi_clip(root, action, name, n):
     )
 
 
-@pytest.fixture
-def kth_root(tmp_path):
+@pytest.fixture(scope="module")
+def avi_clips(tmp_path_factory):
+    """The two .avi clips, encoded once per module (encoding dominates the fixture's time)."""
     if not HAS_AV:
         pytest.skip("PyAV not installed")
+    root = tmp_path_factory.mktemp("avi")
+    write_avi_clip(root, "jogging", "person17_jogging_d2", 35)
+    write_avi_clip(root, "running", "person02_running_d1", 25)
+    return root
+
+
+@pytest.fixture
+def kth_root(tmp_path, avi_clips):
     root = tmp_path / "kth"
     write_png_clip(root, "boxing", "person01_boxing_d1", 40)
     write_png_clip(root, "boxing", "person16_boxing_d1", 30)
     write_png_clip(root, "walking", "person20_walking_d1", 50)
-    write_avi_clip(root, "jogging", "person17_jogging_d2", 35)
-    write_avi_clip(root, "running", "person02_running_d1", 25)
+    shutil.copytree(avi_clips, root, dirs_exist_ok=True)
     lists = root / "kth_txt"
     lists.mkdir()
     (lists / "train_data_list_trimmed.txt").write_text(

@@ -180,8 +180,9 @@ class ArraySequences(WindowDataset):
         first = tracks[windows[0].source]
         c, h, w = first.read(0, 1).shape[1:]
         hw = self.size or (h, w)
+        law = norm.law if norm.law is not None else zr_law(zr)
         radar = (
-            RadarSpec(zr_law(zr), reported_thresholds=(0.5, 2.0, 5.0))
+            RadarSpec(law, reported_thresholds=(0.5, 2.0, 5.0))
             if norm.kind in ("dbz", "rain")
             else None
         )
@@ -221,15 +222,15 @@ class ArraySequences(WindowDataset):
             return [Track(source, layout, n) for n in range(lo, hi)]
         return [Track(source, layout)]
 
-    def _windows(self, tracks, first_index, layout, lo, hi, length, stride, step) -> list[Window]:
-        windows: list[Window] = []
-        if layout.startswith("N"):
-            t = tracks[0].source.shape[1]
-            for i in range(len(tracks)):
-                windows += sliding_windows(first_index + i, 0, t, length, stride, step)
-        else:
-            windows += sliding_windows(first_index, lo, hi, length, stride, step)
-        return windows
+    def _windows(self, tracks, layout, lo, hi, length, stride, step) -> list[Window]:
+        if not layout.startswith("N"):
+            return sliding_windows(0, lo, hi, length, stride, step)
+        if not tracks:
+            return []
+        t = tracks[0].source.shape[1]
+        return [
+            w for i in range(len(tracks)) for w in sliding_windows(i, 0, t, length, stride, step)
+        ]
 
     def _from_file(
         self, split, key, layout, length, stride, step, splits, split_at, max_bytes, notes
@@ -260,10 +261,10 @@ class ArraySequences(WindowDataset):
             )
         if layout.startswith("N"):
             tracks = self._tracks(source, layout, lo, hi)
-            windows = self._windows(tracks, 0, layout, 0, 0, length, stride, step)
+            windows = self._windows(tracks, layout, 0, 0, length, stride, step)
         else:
             tracks = [Track(source, layout)]
-            windows = self._windows(tracks, 0, layout, lo, hi, length, stride, step)
+            windows = self._windows(tracks, layout, lo, hi, length, stride, step)
         return tracks, windows, [(source, layout, 0, a)]
 
     def _from_folder(
@@ -280,7 +281,7 @@ class ArraySequences(WindowDataset):
         source, lay = self._open(files[name], key, layout, max_bytes)
         notes.insert(0, f"{source.describe()} as {lay} ({name} file)")
         tracks = self._tracks(source, lay, 0, source.shape[0])
-        windows = self._windows(tracks, 0, lay, 0, source.shape[0], length, stride, step)
+        windows = self._windows(tracks, lay, 0, source.shape[0], length, stride, step)
         if carve:
             kept, val = carve_validation(windows, fraction=val_fraction)
             notes.append(

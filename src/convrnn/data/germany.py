@@ -33,6 +33,7 @@ from convrnn.data.array_sources import _open_h5
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
+from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
 from convrnn.data.registry import register_dataset, register_info
 from convrnn.data.windows import Window, WindowDataset, check_split
@@ -117,7 +118,10 @@ class Germany(WindowDataset):
             raise DatasetError(
                 f"Germany {split}: no gap-free window of {seq_len} x {sample_every} keys"
             )
-        super().__init__(split, windows, germany_info(seq_len=seq_len, size=self.size))
+        rain = Normalizer.rain(
+            GERMANY_ZR
+        )  # for mm/h; the file's mm/5 min are multiplied by 12 first
+        super().__init__(split, windows, germany_info(seq_len=seq_len, size=self.size), rain)
         self.notes = [
             f"{self.path}: {len(keys)} keys; {len(stamped)} in years {years[split]} "
             f"({runs} gap-free runs of 5-minute keys)",

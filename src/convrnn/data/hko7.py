@@ -37,6 +37,7 @@ import numpy as np
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, read_png_grey, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
+from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
 from convrnn.data.registry import register_dataset, register_info
 from convrnn.data.windows import Window, WindowDataset, carve_validation, check_split
@@ -138,7 +139,8 @@ class HKO7(WindowDataset):
         if not windows:
             raise DatasetError(f"HKO-7 {split}: no gap-free window of {seq_len} frames")
         info = hko7_info(seq_len=seq_len, size=self.size)
-        super().__init__(split, windows, info)
+        pixel = Normalizer.fixed_range(0, 255, fitted_on="8-bit PNG value / 255 (HKO-7 pixel)")
+        super().__init__(split, windows, info, pixel)
         self.notes = notes
         self.frame_shape: tuple[int, int] | None = None
 

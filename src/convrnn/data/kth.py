@@ -52,6 +52,7 @@ from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, read_png_grey, resize_frames
 from convrnn.data.info import DatasetInfo
 from convrnn.data.mnist import data_dir
+from convrnn.data.normalize import Normalizer
 from convrnn.data.registry import register_dataset, register_info
 from convrnn.data.video import read_video_grey, require_pyav
 from convrnn.data.windows import Window, WindowDataset, check_split, sliding_windows
@@ -326,7 +327,9 @@ class KTH(WindowDataset):
             f"({', '.join(actions)}); protocol {protocol}; frames {self.size[0]}x{self.size[1]}",
         )
         info = kth_info(protocol=protocol, size=self.size)
-        super().__init__(split, windows, info)
+        super().__init__(
+            split, windows, info, Normalizer.fixed_range(0, 255, fitted_on="8-bit grey / 255")
+        )
         self.notes = notes
         if not windows:
             raise DatasetError(f"KTH {split}: no window of {length} frames fits in the clips")
