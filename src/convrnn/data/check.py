@@ -48,6 +48,7 @@ class DatasetReport:
     def __str__(self) -> str:
         head = f"dataset {self.name} at {self.root}: {'OK' if self.ok else 'PROBLEMS FOUND'}"
         out = [head]
+        shown: set[str] = set()
         for s in self.splits.values():
             if s.error:
                 out.append(f"  [{s.split}] ERROR: {s.error}")
@@ -57,7 +58,10 @@ class DatasetReport:
                 f"  [{s.split}] {s.windows} windows, each {tuple(s.shape or ())} (T, C, H, W), "
                 f"values in [{lo:.3f}, {hi:.3f}]"
             )
-            out += [f"      {line}" for line in s.lines]
+            for line in s.lines:
+                if line not in shown and not line.startswith(f"{s.split}: "):
+                    out.append(f"      {line}")
+                    shown.add(line)
         if self.normalizer is not None:
             out.append(
                 f"  normalisation: {self.normalizer.get('fitted_on') or self.normalizer['kind']}"

@@ -16,7 +16,7 @@ class RadarSpec:
     law: ZRLaw
     thresholds: tuple[float, ...] = (0.5, 2.0, 5.0, 10.0, 30.0)
     reported_thresholds: tuple[float, ...] = (0.5, 2.0, 5.0, 10.0, 30.0)
-    pixel_mapping: str = "dBZ = 70 x - 10 (HKO-7 mapping; x = PNG value / 255)"
+    pixel_mapping: str = "dBZ = 70 x - 10 (the HKO-7 pixel mapping)"
 
     def pixel_to_rain(self, x: Any) -> Any:
         """Normalised pixel -> rain rate (mm/h)."""
