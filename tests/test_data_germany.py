@@ -48,7 +48,9 @@ def test_rain_to_pixel_conversion(rydl):
     dbz = 10 * np.log10(256 * mm_h**1.42)
     np.testing.assert_allclose(x, np.clip((dbz + 10) / 70, 0, 1), rtol=1e-5)
     np.testing.assert_allclose(x, rain_to_pixel(mm_h, GERMANY_ZR), rtol=1e-5)
-    np.testing.assert_allclose(test.normalizer.transform(mm_h.reshape(4, 1, 1, 1))[:, 0, 0, 0], x, rtol=1e-5)
+    np.testing.assert_allclose(
+        test.normalizer.transform(mm_h.reshape(4, 1, 1, 1))[:, 0, 0, 0], x, rtol=1e-5
+    )
     assert float(test[0][0].max()) == 0.0  # key 0 holds no rain
     assert test[0].shape == (4, 1, 10, 10)
     assert test.info.radar.law.a == 256 and test.info.radar.reported_thresholds == (0.5, 2.0, 5.0)
