@@ -1,22 +1,35 @@
-"""Datasets yielding ``(T, C, H, W)`` float32 sequences in [0, 1]."""
+"""Datasets yielding ``(T, C, H, W)`` float32 sequences in [0, 1].
 
+``get_dataset(name, root, split, **options)`` builds a split; ``dataset_info(name,
+**options)`` gives its metadata (lengths, frame size, radar conversion);
+``check_dataset(name, root, **options)`` validates a user's copy.
+"""
+
+from convrnn.data.check import DatasetReport, check_dataset
+from convrnn.data.errors import DatasetError, MissingDataError
+from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.mnist import MnistError, fetch_mnist, load_mnist
 from convrnn.data.moving_mnist import FrameArray, MovingMNIST, load_classic_test, moving_mnist
-from convrnn.data.registry import (
-    CheckReport,
-    check_dataset,
-    get_dataset,
-    list_datasets,
-    register_dataset,
-)
+from convrnn.data.normalize import Normalizer, fit_minmax
+from convrnn.data.registry import dataset_info, get_dataset, list_datasets, register_dataset
+from convrnn.data.windows import Window, WindowDataset
 
 __all__ = [
-    "CheckReport",
+    "DatasetError",
+    "DatasetInfo",
+    "DatasetReport",
     "FrameArray",
+    "MissingDataError",
     "MnistError",
     "MovingMNIST",
+    "Normalizer",
+    "RadarSpec",
+    "Window",
+    "WindowDataset",
     "check_dataset",
+    "dataset_info",
     "fetch_mnist",
+    "fit_minmax",
     "get_dataset",
     "list_datasets",
     "load_classic_test",

@@ -1,16 +1,29 @@
-"""Named datasets: ``get_dataset(name, root, split, **options)``."""
+"""Named datasets: ``get_dataset(name, root, split, **options)`` and ``dataset_info(name, **options)``."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
 
+if TYPE_CHECKING:
+    from convrnn.data.info import DatasetInfo
+
 DatasetLoader = Callable[..., Dataset]
+InfoFunction = Callable[..., "DatasetInfo"]
 _DATASETS: dict[str, DatasetLoader] = {}
-_DATASET_MODULES = ("convrnn.data.moving_mnist",)
+_INFOS: dict[str, InfoFunction] = {}
+_DATASET_MODULES = (
+    "convrnn.data.moving_mnist",
+    "convrnn.data.kth",
+    "convrnn.data.taxibj",
+    "convrnn.data.hko7",
+    "convrnn.data.germany",
+    "convrnn.data.typhoon",
+    "convrnn.data.arrays",
+)
 
 
 def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
@@ -25,9 +38,22 @@ def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
     return wrap
 
 
+def register_info(name: str) -> Callable[[InfoFunction], InfoFunction]:
+    """Decorator registering ``info(**options) -> DatasetInfo`` for dataset ``name``."""
+
+    def wrap(fn: InfoFunction) -> InfoFunction:
+        if name in _INFOS:
+            raise ValueError(f"dataset info {name!r} is registered twice")
+        _INFOS[name] = fn
+        return fn
+
+    return wrap
+
+
 def _load() -> None:
     for module in _DATASET_MODULES:
         importlib.import_module(module)
+    importlib.import_module("convrnn.data.builtin_info")
 
 
 def list_datasets() -> list[str]:
@@ -36,42 +62,22 @@ def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
+def _known(name: str) -> None:
+    if name not in _DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(_DATASETS))}")
+
+
 def get_dataset(name: str, root: Any = None, split: str = "train", **options: Any) -> Dataset:
     """The ``split`` of dataset ``name`` under ``root``: yields ``(T, C, H, W)`` float32 in [0, 1]."""
     _load()
-    if name not in _DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(_DATASETS))}")
+    _known(name)
     return _DATASETS[name](split, root, **options)
 
 
-class CheckReport:
-    """What ``check_dataset`` found: one line per split, ``ok`` if every split loaded."""
-
-    def __init__(self, name: str, root: Any) -> None:
-        self.name = name
-        self.root = root
-        self.lines: list[str] = []
-        self.ok = True
-
-    def __str__(self) -> str:
-        status = "OK" if self.ok else "PROBLEMS FOUND"
-        return "\n".join([f"dataset {self.name!r} at {self.root}: {status}", *self.lines])
-
-
-def check_dataset(
-    name: str, root: Any = None, splits: tuple[str, ...] = ("train", "val", "test"), **options: Any
-) -> CheckReport:
-    """Load every split of a dataset and report sequence counts and shapes, or exactly what failed."""
-    report = CheckReport(name, root)
-    for split in splits:
-        try:
-            dataset = get_dataset(name, root, split, **options)
-            sample = dataset[0]
-            report.lines.append(
-                f"  {split}: {len(dataset)} sequences of shape {tuple(sample.shape)} "
-                f"(T, C, H, W), values in [{float(sample.min()):.3g}, {float(sample.max()):.3g}]"
-            )
-        except Exception as e:  # report every failure, whatever its type, with its message
-            report.ok = False
-            report.lines.append(f"  {split}: FAILED: {type(e).__name__}: {e}")
-    return report
+def dataset_info(name: str, **options: Any) -> DatasetInfo:
+    """Metadata of dataset ``name`` under ``options`` (default lengths, size, radar conversion)."""
+    _load()
+    _known(name)
+    if name not in _INFOS:
+        raise KeyError(f"dataset {name!r} has no registered info")
+    return _INFOS[name](**options)

@@ -1,0 +1,193 @@
+"""Normalisation to [0, 1] fitted on a training split, saved as JSON and re-applied by ``predict``.
+
+Kinds:
+
+* ``identity``: values already in [0, 1];
+* ``affine``: ``y = x * scale + offset`` per channel (or one pair for all
+  channels): min-max fitted on the training split (:func:`fit_minmax`) or a
+  fixed range (:meth:`Normalizer.fixed_range`);
+* ``dbz``: reflectivity in dBZ -> the HKO-7 pixel ``(dBZ + 10) / 70``;
+* ``rain``: rain rate in mm/h -> dBZ with a Z-R law -> HKO-7 pixel; negative
+  or non-finite rates (no-data flags) map to 0.
+
+``clip`` (default on) clips the result to [0, 1], so frames outside the
+training range (e.g. a test maximum above the training maximum) stay valid
+inputs; the inverse of a clipped value is the range bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from convrnn.metrics.radar import (
+    ZRLaw,
+    dbz_to_pixel,
+    pixel_to_dbz,
+    pixel_to_rain,
+    rain_to_pixel,
+    zr_law,
+)
+
+KINDS = ("identity", "affine", "dbz", "rain")
+
+
+def _like(values: list[float], x: Any):
+    """Per-channel values shaped to broadcast over ``(..., C, H, W)`` in the library of ``x``."""
+    a = np.asarray(values, dtype=np.float64).reshape(-1, 1, 1)
+    if isinstance(x, torch.Tensor):
+        return torch.as_tensor(
+            a, dtype=x.dtype if x.is_floating_point() else torch.float32, device=x.device
+        )
+    return a
+
+
+def _clip(x: Any, lo: float, hi: float) -> Any:
+    return x.clamp(lo, hi) if isinstance(x, torch.Tensor) else np.clip(x, lo, hi)
+
+
+@dataclass
+class Normalizer:
+    """A map from data units to [0, 1] with its inverse; ``to_dict``/``from_dict`` round-trip as JSON."""
+
+    kind: str = "identity"
+    scale: list[float] = field(default_factory=lambda: [1.0])
+    offset: list[float] = field(default_factory=lambda: [0.0])
+    law: ZRLaw | None = None
+    clip: bool = True
+    fitted_on: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"normalizer kind {self.kind!r}; choose one of {KINDS}")
+        if len(self.scale) != len(self.offset):
+            raise ValueError("scale and offset need the same length")
+        if self.kind == "rain" and self.law is None:
+            raise ValueError("a 'rain' normalizer needs a Z-R law")
+
+    @classmethod
+    def identity(cls) -> Normalizer:
+        """Data already in [0, 1]."""
+        return cls("identity", fitted_on="none (data already in [0, 1])")
+
+    @classmethod
+    def fixed_range(cls, low: Any, high: Any, clip: bool = True, fitted_on: str = "") -> Normalizer:
+        """``low -> 0`` and ``high -> 1`` (scalars or one value per channel)."""
+        lo = np.atleast_1d(np.asarray(low, dtype=np.float64))
+        hi = np.atleast_1d(np.asarray(high, dtype=np.float64))
+        if lo.shape != hi.shape or (hi <= lo).any():
+            raise ValueError(f"need low < high (same shapes), got {low} and {high}")
+        scale = 1.0 / (hi - lo)
+        return cls(
+            "affine",
+            [float(v) for v in scale],
+            [float(v) for v in -lo * scale],
+            clip=clip,
+            fitted_on=fitted_on or f"fixed range [{low}, {high}]",
+        )
+
+    @classmethod
+    def dbz(cls) -> Normalizer:
+        """Reflectivity (dBZ) -> HKO-7 pixel ``(dBZ + 10) / 70``, clipped."""
+        return cls("dbz", fitted_on="fixed HKO-7 mapping (dBZ + 10) / 70")
+
+    @classmethod
+    def rain(cls, law: str | ZRLaw | dict = "marshall-palmer") -> Normalizer:
+        """Rain rate (mm/h) -> dBZ with ``law`` -> HKO-7 pixel, clipped."""
+        law = zr_law(law)
+        return cls("rain", law=law, fitted_on=f"fixed mm/h -> dBZ ({law.name}) -> pixel")
+
+    @property
+    def channels(self) -> int:
+        """Number of per-channel parameters (1 = shared by all channels)."""
+        return len(self.scale)
+
+    def transform(self, x: Any) -> Any:
+        """Data units ``(..., C, H, W)`` (numpy or torch) -> [0, 1] (float32 for numpy)."""
+        if self.kind == "identity":
+            y = x
+        elif self.kind == "affine":
+            y = x * _like(self.scale, x) + _like(self.offset, x)
+        elif self.kind == "dbz":
+            y = dbz_to_pixel(x)
+        else:
+            if isinstance(x, torch.Tensor):
+                r = torch.nan_to_num(x.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0.0)
+            else:
+                r = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+                r = np.maximum(r, 0.0)
+            y = rain_to_pixel(r, self.law)
+        if self.clip:
+            y = _clip(y, 0.0, 1.0)
+        return y if isinstance(y, torch.Tensor) else np.asarray(y, dtype=np.float32)
+
+    def inverse(self, y: Any) -> Any:
+        """[0, 1] -> data units (numpy or torch)."""
+        if self.kind == "identity":
+            return y
+        if self.kind == "affine":
+            return (y - _like(self.offset, y)) / _like(self.scale, y)
+        if self.kind == "dbz":
+            return pixel_to_dbz(y)
+        return pixel_to_rain(y, self.law)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {
+            "kind": self.kind,
+            "scale": list(self.scale),
+            "offset": list(self.offset),
+            "law": None if self.law is None else self.law.to_dict(),
+            "clip": self.clip,
+            "fitted_on": self.fitted_on,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Normalizer:
+        """Inverse of :meth:`to_dict`."""
+        law = d.get("law")
+        return cls(
+            kind=d["kind"],
+            scale=[float(v) for v in d.get("scale", [1.0])],
+            offset=[float(v) for v in d.get("offset", [0.0])],
+            law=None if law is None else ZRLaw.from_dict(law),
+            clip=bool(d.get("clip", True)),
+            fitted_on=str(d.get("fitted_on", "")),
+        )
+
+
+def fit_minmax(
+    chunks: Iterable[np.ndarray], per_channel: bool = False, clip: bool = True, fitted_on: str = ""
+) -> Normalizer:
+    """Min-max normaliser from an iterable of ``(n, C, H, W)`` chunks (streamed, never concatenated)."""
+    lo = hi = None
+    frames = 0
+    for chunk in chunks:
+        c = np.asarray(chunk, dtype=np.float64)
+        if c.ndim != 4 or c.shape[0] == 0:
+            continue
+        if not np.isfinite(c).all():
+            raise ValueError(
+                "training data contain NaN/inf; clean them before fitting a min-max normalisation"
+            )
+        axes = (0, 2, 3) if per_channel else None
+        cmin = np.atleast_1d(c.min(axis=axes))
+        cmax = np.atleast_1d(c.max(axis=axes))
+        lo = cmin if lo is None else np.minimum(lo, cmin)
+        hi = cmax if hi is None else np.maximum(hi, cmax)
+        frames += c.shape[0]
+    if lo is None:
+        raise ValueError("no training frames to fit the min-max normalisation on")
+    if (hi <= lo).any():
+        raise ValueError(
+            f"training data are constant ({lo} .. {hi}): min-max is undefined; "
+            "use normalize='none' or a fixed range"
+        )
+    what = fitted_on or "the training split"
+    return Normalizer.fixed_range(
+        lo, hi, clip=clip, fitted_on=f"min-max over {what} ({frames} frames): [{lo}, {hi}]"
+    )

@@ -1,0 +1,251 @@
+"""Nowcasting verification: contingency tables, CSI/HSS/POD/FAR, B-MSE/B-MAE (HKO-7 conventions).
+
+Conventions (HKO-7 ``nowcasting/hko_evaluation.py``; MS-RNN ``util/evaluation.py``
+computes the same, see ``reference/official-ms-rnn.md`` section 4):
+
+* an **event** is ``value >= threshold``, for the prediction and for the truth
+  alike. pysteps' ``det_cat_fct`` uses a strict ``value > threshold`` instead,
+  so its scores differ wherever values sit exactly on a threshold;
+* hits (event predicted and observed), misses (observed, not predicted), false
+  alarms (predicted, not observed) and correct negatives are **summed over the
+  whole test set**, separately for each threshold and each lead time (frame);
+* per frame: ``POD = a/(a+c)``, ``FAR = b/(a+b)``, ``CSI = a/(a+b+c)``,
+  ``HSS = 2(ad - bc) / ((a+c)(c+d) + (a+b)(b+d))`` with a hits, b false alarms,
+  c misses, d correct negatives; the reported score is the **mean over frames**;
+* **NaN -> 0**: a score whose denominator is 0 (e.g. CSI at a threshold that is
+  never reached in a frame) is reported as 0, as the MS-RNN code does with
+  ``np.nan_to_num``; the raw counts are returned too so other policies can be
+  applied;
+* an optional mask (True = valid pixel, e.g. the HKO-7 noise masks) restricts
+  every count and error to the valid pixels;
+* B-MSE / B-MAE: the weight of a pixel comes from the **ground truth** rain
+  rate, ``w = 1, 1, 2, 5, 10, 30`` below 0.5, in [0.5, 2), [2, 5), [5, 10),
+  [10, 30) and from 30 mm/h; ``sum_{C,H,W} w (pred - true)^2`` (resp. ``|.|``)
+  on normalised pixels per frame, averaged over sequences; mean over frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from convrnn.metrics.radar import HKO7_ZR, ZRLaw, rain_to_pixel, zr_law
+
+EVENT_TEST = ">="
+HKO7_THRESHOLDS = (0.5, 2.0, 5.0, 10.0, 30.0)
+HKO7_BALANCING_WEIGHTS = (1.0, 1.0, 2.0, 5.0, 10.0, 30.0)
+CATEGORICAL_SCORES = ("csi", "hss", "pod", "far")
+COUNT_NAMES = ("hits", "misses", "false_alarms", "correct_negatives")
+
+
+def _as_numpy(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu").numpy()
+    x = np.asarray(x)
+    if x.ndim != 5:
+        raise ValueError(f"{name} must have shape (N, T, C, H, W), got {x.shape}")
+    return x
+
+
+def _as_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    if mask is None:
+        return None
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().to("cpu").numpy()
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        if not np.isin(m, (0, 1)).all():
+            raise ValueError("mask must be boolean or 0/1 (True = valid pixel)")
+        m = m.astype(bool)
+    try:
+        return np.broadcast_to(m, shape)
+    except ValueError as e:
+        raise ValueError(f"mask of shape {m.shape} does not broadcast to {shape}") from e
+
+
+def _check_finite(x: np.ndarray, name: str) -> None:
+    if np.issubdtype(x.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise ValueError(
+                f"{name} has {bad} NaN/inf values; replace them (e.g. np.nan_to_num) or mask them out"
+            )
+
+
+def contingency_counts(
+    pred: Any, true: Any, thresholds: Sequence[float], mask: Any = None
+) -> np.ndarray:
+    """Counts ``(len(thresholds), T, 4)`` of (hits, misses, false alarms, correct negatives).
+
+    ``pred`` and ``true`` are ``(N, T, C, H, W)`` in the units of ``thresholds``;
+    an event is ``value >= threshold``; counts are summed over N, C, H, W.
+    """
+    p = _as_numpy(pred, "pred")
+    t = _as_numpy(true, "true")
+    if p.shape != t.shape:
+        raise ValueError(f"pred and true shapes differ: {p.shape} vs {t.shape}")
+    _check_finite(p, "pred")
+    _check_finite(t, "true")
+    m = _as_mask(mask, p.shape)
+    axes = (0, 2, 3, 4)
+    valid = m if m is not None else np.True_
+    out = np.zeros((len(thresholds), p.shape[1], 4), dtype=np.int64)
+    for k, thr in enumerate(thresholds):
+        pe = p >= thr
+        te = t >= thr
+        out[k, :, 0] = np.count_nonzero(pe & te & valid, axis=axes)
+        out[k, :, 1] = np.count_nonzero(~pe & te & valid, axis=axes)
+        out[k, :, 2] = np.count_nonzero(pe & ~te & valid, axis=axes)
+        out[k, :, 3] = np.count_nonzero(~pe & ~te & valid, axis=axes)
+    return out
+
+
+def categorical_scores(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """CSI, HSS, POD, FAR from counts ``(..., 4)``; undefined scores (0/0) become 0."""
+    c = np.asarray(counts, dtype=np.float64)
+    a, miss, b, d = c[..., 0], c[..., 1], c[..., 2], c[..., 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = {
+            "csi": a / (a + b + miss),
+            "pod": a / (a + miss),
+            "far": b / (a + b),
+            "hss": 2.0 * (a * d - b * miss) / ((a + miss) * (miss + d) + (a + b) * (b + d)),
+        }
+    return {k: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in scores.items()}
+
+
+def _scores_dict(counts: np.ndarray, thresholds: Sequence[float]) -> dict[str, Any]:
+    scores = categorical_scores(counts)
+    out: dict[str, Any] = {}
+    for name in CATEGORICAL_SCORES:
+        per_frame = scores[name]
+        out[name] = {float(t): float(per_frame[k].mean()) for k, t in enumerate(thresholds)}
+        out[f"{name}_per_frame"] = {
+            float(t): [float(v) for v in per_frame[k]] for k, t in enumerate(thresholds)
+        }
+    out["counts"] = {
+        float(t): {n: [int(v) for v in counts[k, :, j]] for j, n in enumerate(COUNT_NAMES)}
+        for k, t in enumerate(thresholds)
+    }
+    out["event"] = EVENT_TEST
+    return out
+
+
+class ContingencyTable:
+    """Streaming contingency counts per threshold and lead time over a whole test set."""
+
+    def __init__(self, thresholds: Sequence[float]) -> None:
+        if len(thresholds) == 0:
+            raise ValueError("need at least one threshold")
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.counts: np.ndarray | None = None
+
+    def update(self, pred: Any, true: Any, mask: Any = None) -> None:
+        """Add a batch of ``(N, T, C, H, W)`` predictions and truths (units of the thresholds)."""
+        c = contingency_counts(pred, true, self.thresholds, mask)
+        if self.counts is None:
+            self.counts = c
+        elif self.counts.shape != c.shape:
+            raise ValueError(
+                f"batch has {c.shape[1]} frames, earlier batches had {self.counts.shape[1]}"
+            )
+        else:
+            self.counts += c
+
+    def compute(self) -> dict[str, Any]:
+        """``csi``/``hss``/``pod``/``far`` (threshold -> mean over frames), ``*_per_frame``, ``counts``."""
+        if self.counts is None:
+            raise ValueError("no data: call update() before compute()")
+        return _scores_dict(self.counts, self.thresholds)
+
+
+def nowcast_scores(
+    pred: Any, true: Any, thresholds: Sequence[float], mask: Any = None
+) -> dict[str, Any]:
+    """CSI, HSS, POD, FAR of ``(N, T, C, H, W)`` forecasts, thresholds in the units of the data.
+
+    Returns ``{"csi": {thr: mean over frames}, "csi_per_frame": {thr: [...]}, ...}``
+    for csi, hss, pod and far, plus ``counts`` and ``event`` (">="). Convert
+    pixels to rain rates first (``convrnn.metrics.radar``) to use mm/h thresholds.
+    """
+    table = ContingencyTable(thresholds)
+    table.update(pred, true, mask)
+    return table.compute()
+
+
+def balancing_weights(
+    true: np.ndarray,
+    thresholds: Sequence[float] = HKO7_THRESHOLDS,
+    weights: Sequence[float] = HKO7_BALANCING_WEIGHTS,
+) -> np.ndarray:
+    """HKO-7 weights of the truth: ``weights[0]`` below ``thresholds[0]``, ``weights[i+1]`` from ``thresholds[i]``."""
+    if len(weights) != len(thresholds) + 1:
+        raise ValueError(f"need len(weights) == len(thresholds) + 1, got {len(weights)}")
+    w = np.full(true.shape, float(weights[0]), dtype=np.float64)
+    for i, thr in enumerate(thresholds):
+        w += (float(weights[i + 1]) - float(weights[i])) * (true >= thr)
+    return w
+
+
+class NowcastMetrics:
+    """Streaming radar verification of normalised pixel forecasts, thresholds in mm/h.
+
+    ``pred``/``true`` are ``(N, T, C, H, W)`` in [0, 1] with the HKO-7 pixel
+    mapping (``dBZ = 70 x - 10``); the mm/h thresholds are turned into pixel
+    thresholds with the Z-R ``law`` (as the MS-RNN code does); predictions are
+    clipped to [0, 1] first. Gives CSI/HSS/POD/FAR per threshold and B-MSE/B-MAE.
+    """
+
+    def __init__(
+        self,
+        thresholds: Sequence[float] = HKO7_THRESHOLDS,
+        law: str | ZRLaw = HKO7_ZR,
+        weights: Sequence[float] = HKO7_BALANCING_WEIGHTS,
+        weight_thresholds: Sequence[float] = HKO7_THRESHOLDS,
+    ) -> None:
+        self.law = zr_law(law)
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.pixel_thresholds = tuple(float(rain_to_pixel(t, self.law)) for t in self.thresholds)
+        self.weights = tuple(float(w) for w in weights)
+        self.weight_pixel_thresholds = tuple(
+            float(rain_to_pixel(t, self.law)) for t in weight_thresholds
+        )
+        if len(self.weights) != len(self.weight_pixel_thresholds) + 1:
+            raise ValueError("need len(weights) == len(weight_thresholds) + 1")
+        self.table = ContingencyTable(self.pixel_thresholds)
+        self.count = 0
+        self.b_sums: np.ndarray | None = None
+
+    def update(self, pred: Any, true: Any, mask: Any = None) -> None:
+        """Add a batch of ``(N, T, C, H, W)`` pixel forecasts and truths in [0, 1]."""
+        p = np.clip(_as_numpy(pred, "pred").astype(np.float64), 0.0, 1.0)
+        t = _as_numpy(true, "true").astype(np.float64)
+        self.table.update(p, t, mask)
+        w = balancing_weights(t, self.weight_pixel_thresholds, self.weights)
+        m = _as_mask(mask, t.shape)
+        if m is not None:
+            w = w * m
+        diff = p - t
+        sums = np.stack(
+            [(w * diff**2).sum(axis=(0, 2, 3, 4)), (w * np.abs(diff)).sum(axis=(0, 2, 3, 4))]
+        )
+        self.b_sums = sums if self.b_sums is None else self.b_sums + sums
+        self.count += p.shape[0]
+
+    def compute(self) -> dict[str, Any]:
+        """Categorical scores keyed by mm/h threshold, ``b_mse``/``b_mae`` and their per-frame lists."""
+        if self.b_sums is None or self.table.counts is None:
+            raise ValueError("no data: call update() before compute()")
+        out = _scores_dict(self.table.counts, self.thresholds)
+        for j, name in enumerate(("b_mse", "b_mae")):
+            per_frame = self.b_sums[j] / self.count
+            out[name] = float(per_frame.mean())
+            out[f"{name}_per_frame"] = [float(v) for v in per_frame]
+        out["thresholds_mm_h"] = list(self.thresholds)
+        out["thresholds_pixel"] = list(self.pixel_thresholds)
+        out["zr_law"] = self.law.to_dict()
+        out["num_sequences"] = self.count
+        return out
