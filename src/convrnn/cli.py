@@ -75,6 +75,12 @@ def _add_test(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--layer-outputs", action="store_true", help="also draw each layer's hidden state per step"
     )
+    p.add_argument(
+        "--baselines",
+        default="persistence",
+        help="comma-separated baselines scored on the same data: persistence (copy-last-frame, default), "
+        "optical-flow (pysteps Lucas-Kanade + semi-Lagrangian extrapolation; pip install convrnn[nowcast])",
+    )
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -256,12 +262,22 @@ def cmd_test(args: argparse.Namespace) -> int:
         args.pictures,
         args.layer_outputs,
         args.max_sequences,
+        tuple(b for b in args.baselines.split(",") if b),
     )
-    model, base = report["metrics"], report["baselines"]["persistence"]
     print(f"{report['split']} split, {report['num_sequences']} sequences, {report['frames_note']}")
     print(f"{'':<14}{'MSE':>10}{'MAE':>10}{'PSNR':>8}{'SSIM':>8}")
-    for name, m in (("model", model), ("copy-last", base)):
+    rows = [("model", report["metrics"])]
+    rows += [("copy-last" if n == "persistence" else n, m) for n, m in report["baselines"].items()]
+    for name, m in rows:
         print(f"{name:<14}{m['mse']:>10.2f}{m['mae']:>10.2f}{m['psnr']:>8.2f}{m['ssim']:>8.4f}")
+        if "nowcast" in m:
+            thresholds = report["radar"]["reported_thresholds"]
+            csi = ", ".join(
+                f"CSI@{t:g}={m['nowcast']['csi'][t]:.3f}"
+                for t in thresholds
+                if t in m["nowcast"]["csi"]
+            )
+            print(f"{'':<14}{csi}")
     print(f"metrics: {Path(args.run_dir) / 'metrics.json'}")
     print(f"pictures: {report['pictures']}")
     return 0

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Subset
 from convrnn.io import write_text_atomic
 from convrnn.metrics import FrameMetrics, persistence
 from convrnn.models.forecaster import Forecaster
-from convrnn.runs import checkpoint_path, load_forecaster, load_split, read_config
+from convrnn.runs import checkpoint_path, load_forecaster, load_split, read_config, read_normalizer
 
 
 def copy_last_frame(frames: Tensor, input_length: int, mode: str) -> Tensor:
@@ -70,6 +70,21 @@ def _write_per_frame_csv(path: Path, results: dict[str, dict[str, Any]]) -> None
             )
 
 
+BASELINES = ("persistence", "optical-flow")
+
+
+def _baseline(name: str, batch: Tensor, t_in: int, mode: str) -> Tensor:
+    if name == "persistence":
+        return copy_last_frame(batch, t_in, mode)
+    from convrnn.metrics import optical_flow_forecast
+
+    if mode != "future":
+        raise ValueError(
+            "the optical-flow baseline forecasts future frames only; use --frames future"
+        )
+    return optical_flow_forecast(batch[:, :t_in], batch.shape[1] - t_in).clamp(0, 1)
+
+
 def test_run(
     run_dir: str | Path,
     checkpoint: str = "best",
@@ -78,10 +93,18 @@ def test_run(
     num_pictures: int = 4,
     layer_outputs: bool = False,
     max_sequences: int | None = None,
+    baselines: tuple[str, ...] = ("persistence",),
 ) -> dict[str, Any]:
-    """Score a run; writes ``metrics.json``, ``metrics_per_frame.csv`` and pictures under ``run_dir``."""
+    """Score a run; writes ``metrics.json``, ``metrics_per_frame.csv`` and pictures under ``run_dir``.
+
+    Radar datasets (whose ``info.radar`` is set) also get CSI/HSS/POD/FAR and
+    B-MSE/B-MAE at the dataset's rain-rate thresholds, for the model and every baseline.
+    """
     from convrnn.viz import comparison_grid, save_gif, save_png, sequence_grid
 
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; choose from {BASELINES}")
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     ckpt = checkpoint_path(run_dir, checkpoint)
@@ -90,39 +113,50 @@ def test_run(
     if mode not in ("future", "all"):
         raise ValueError(f"frames={mode!r}; choose 'future' or 'all'")
     t_in = cfg["data"]["input_length"]
-    dataset = load_split(cfg, split)
+    dataset = load_split(cfg, split, read_normalizer(run_dir))
+    radar = getattr(getattr(dataset, "info", None), "radar", None)
     limit = max_sequences if max_sequences is not None else cfg["eval"]["max_sequences"]
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     loader = DataLoader(dataset, batch_size=cfg["eval"]["batch_size"], shuffle=False)
 
-    scores = {"model": FrameMetrics(), "persistence": FrameMetrics()}
+    names = ("model", *baselines)
+    scores = {name: FrameMetrics() for name in names}
+    nowcast = {name: radar.metrics() for name in names} if radar is not None else {}
     pictures: list[tuple[Tensor, Tensor]] = []
     for batch in loader:
         pred, truth = forecast(model, batch, t_in, mode)
-        scores["model"].update(pred, truth)
-        scores["persistence"].update(copy_last_frame(batch, t_in, mode), truth)
+        for name in names:
+            p = pred if name == "model" else _baseline(name, batch, t_in, mode)
+            scores[name].update(p, truth)
+            if name in nowcast:
+                nowcast[name].update(p, truth)
         if len(pictures) < num_pictures:
             pictures.extend(
                 (batch[i], pred[i]) for i in range(min(len(batch), num_pictures - len(pictures)))
             )
 
     results = {name: acc.compute() for name, acc in scores.items()}
+    for name, acc in nowcast.items():
+        results[name]["nowcast"] = acc.compute()
     out = run_dir / f"{split}-results"
+    horizon = pictures[0][1].shape[0] if pictures else cfg["data"]["output_length"]
     report = {
         "run": str(run_dir),
         "checkpoint": str(ckpt),
         "split": split,
         "frames": mode,
         "frames_note": (
-            f"the {cfg['data']['output_length']} predicted frames after {t_in} inputs"
+            f"the {horizon} predicted frames after {t_in} inputs"
             if mode == "future"
-            else f"all {t_in + cfg['data']['output_length'] - 1} next-frame predictions (MS-RNN tables)"
+            else f"all {horizon} next-frame predictions (as the MS-RNN repository's tables)"
         ),
         "num_sequences": results["model"]["num_sequences"],
         "metrics": results["model"],
-        "baselines": {"persistence": results["persistence"]},
+        "baselines": {name: results[name] for name in baselines},
     }
+    if radar is not None:
+        report["radar"] = radar.to_dict()
     write_text_atomic(run_dir / "metrics.json", json.dumps(report, indent=2))
     out.mkdir(exist_ok=True)
     _write_per_frame_csv(run_dir / "metrics_per_frame.csv", results)
@@ -134,7 +168,8 @@ def test_run(
         ]
         save_gif(side_by_side, out / f"sequence_{i:02d}.gif")
         if layer_outputs:
-            horizon = cfg["data"]["output_length"]
-            save_png(layer_output_grid(model, sequence, t_in, horizon), out / f"layers_{i:02d}.png")
+            save_png(
+                layer_output_grid(model, sequence, t_in, len(pred)), out / f"layers_{i:02d}.png"
+            )
     report["pictures"] = str(out)
     return report

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from convrnn.models.forecaster import Forecaster
-from convrnn.runs import load_forecaster
+from convrnn.runs import load_forecaster, read_normalizer
 
 PNG_SUFFIXES = (".png",)
 
@@ -17,10 +18,12 @@ class InputError(ValueError):
     """The input frames cannot be used with this model."""
 
 
-def read_frames(path: str | Path) -> np.ndarray:
+def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
     """Frames from ``.npy``/``.npz`` (one array) or a folder of PNG frames sorted by name.
 
-    uint8 data are scaled by 1/255; float data must already lie in [0, 1].
+    Without a ``normalizer``, uint8 data are scaled by 1/255 and float data must
+    already lie in [0, 1]. With one (the run's, fitted on its training split),
+    the values are raw units and go through ``normalizer.transform``.
     Returns float32 ``(N, T, C, H, W)``; ``(T, H, W)`` and ``(T, C, H, W)`` get
     a leading sequence axis (and a channel axis for ``(T, H, W)``).
     """
@@ -56,7 +59,7 @@ def read_frames(path: str | Path) -> np.ndarray:
         )
     if not np.isfinite(array).all():
         raise InputError(f"{path}: contains NaN or infinite values; fill or drop them first")
-    if array.min() < 0 or array.max() > 1:
+    if normalizer is None and (array.min() < 0 or array.max() > 1):
         raise InputError(
             f"{path}: values lie in [{array.min():.3g}, {array.max():.3g}] but the model expects [0, 1]; "
             "normalise them as the training data were"
@@ -125,18 +128,30 @@ def predict_run(
     out_dir: str | Path,
     checkpoint: str = "best",
 ) -> Path:
-    """Forecast ``horizon`` frames; writes ``forecast.npy``, PNG frames and a GIF per sequence to ``out_dir``."""
+    """Forecast ``horizon`` frames; writes ``forecast.npy``, PNG frames and a GIF per sequence to ``out_dir``.
+
+    For runs whose data were normalised (``normalization.json``), the input is
+    in raw units, and ``forecast_raw.npy`` holds the forecast mapped back to them.
+    """
     from convrnn.viz import save_gif, save_png
 
     if horizon < 1:
         raise InputError(f"horizon must be >= 1, got {horizon}")
     model = load_forecaster(run_dir, checkpoint)
-    frames = read_frames(input_path)
+    normalizer = read_normalizer(run_dir)
+    if normalizer is not None and normalizer.kind == "identity":
+        normalizer = None
+    frames = read_frames(input_path, normalizer)
     check_input(model, frames)
     forecast = model.predict(torch.from_numpy(frames), horizon)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "forecast.npy", forecast.numpy())
+    if normalizer is not None:
+        np.save(
+            out / "forecast_raw.npy",
+            np.asarray(normalizer.inverse(forecast.numpy()), dtype=np.float32),
+        )
     for n, sequence in enumerate(forecast):
         for t, frame in enumerate(sequence):
             save_png(frame, out / f"seq{n:03d}" / f"frame_{t + 1:03d}.png")

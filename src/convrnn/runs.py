@@ -21,6 +21,7 @@ from convrnn.train import config as config_lib
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.json"
+NORMALIZER_FILE = "normalization.json"
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
@@ -50,6 +51,16 @@ def checkpoint_path(run_dir: str | Path, checkpoint: str = "best") -> Path:
     return path
 
 
+def read_normalizer(run_dir: str | Path) -> Any:
+    """The run's data normalisation (fitted on its training split), or ``None`` if it has none."""
+    path = Path(run_dir) / NORMALIZER_FILE
+    if not path.exists():
+        return None
+    from convrnn.data import Normalizer
+
+    return Normalizer.from_dict(json.loads(path.read_text()))
+
+
 def load_forecaster(
     run_dir: str | Path, checkpoint: str = "best", map_location: Any = "cpu"
 ) -> Forecaster:
@@ -66,23 +77,48 @@ def load_forecaster(
     return model.eval()
 
 
-def dataset_options(cfg: dict[str, Any], split: str) -> dict[str, Any]:
-    """The options passed to the dataset loader for ``split``."""
+#: datasets whose sequence length is a loader option (Typhoon's 12 frames are fixed)
+SEQ_LEN_DATASETS = ("moving-mnist", "kth", "taxibj", "hko7", "germany")
+
+
+def split_length(cfg: dict[str, Any], split: str) -> int:
+    """Frames per sequence of ``split``: inputs + outputs (``data.test_output_length`` for test)."""
+    data = cfg["data"]
+    out = data["output_length"]
+    if split == "test" and data["test_output_length"] is not None:
+        out = data["test_output_length"]
+    return data["input_length"] + out
+
+
+def dataset_options(cfg: dict[str, Any], split: str, normalizer: Any = None) -> dict[str, Any]:
+    """The options passed to the dataset loader for ``split`` (lengths filled in from the config)."""
     data = cfg["data"]
     options = {**data["options"], **data[f"{split}_options"]}
-    if data["name"] == "moving-mnist":
-        options.setdefault("seq_len", data["input_length"] + data["output_length"])
+    total = split_length(cfg, split)
+    if data["name"] in SEQ_LEN_DATASETS:
+        options.setdefault("seq_len", total)
+    elif data["name"] == "arrays":
+        options.setdefault("input_length", data["input_length"])
+        options.setdefault("output_length", total - data["input_length"])
+        if normalizer is not None:
+            options.setdefault("normalizer", normalizer)
     return options
 
 
-def load_split(cfg: dict[str, Any], split: str) -> Dataset:
-    """The ``split`` dataset of a config, checked to yield ``input_length + output_length`` frames."""
+def load_split(cfg: dict[str, Any], split: str, normalizer: Any = None) -> Dataset:
+    """The ``split`` dataset of a config, checked to yield the configured number of frames.
+
+    ``normalizer`` (a dict or Normalizer fitted on the training split) is reused
+    by datasets that fit one, so every split is normalised the same way.
+    """
     data = cfg["data"]
-    dataset = get_dataset(data["name"], data["root"], split, **dataset_options(cfg, split))
+    dataset = get_dataset(
+        data["name"], data["root"], split, **dataset_options(cfg, split, normalizer)
+    )
     if len(dataset) == 0:
         raise ValueError(f"the {split} split of dataset {data['name']!r} is empty")
     sample = dataset[0]
-    total = data["input_length"] + data["output_length"]
+    total = split_length(cfg, split)
     if sample.dim() != 4 or sample.shape[0] != total:
         raise ValueError(
             f"dataset {data['name']!r} ({split}) yields sequences of shape {tuple(sample.shape)}, but "

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
         "root": None,  # default: $CONVRNN_DATA or ~/.cache/convrnn
         "input_length": 10,
         "output_length": 10,
+        "test_output_length": None,  # a longer test horizon (e.g. KTH 10 -> 20); None: output_length
         "options": {},  # options for every split, e.g. {image_size: 64}
         "train_options": {},  # per-split extras, e.g. {num_sequences: 2000}
         "val_options": {},
@@ -185,6 +186,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     ):
         _positive_int(cfg, path)
     _positive_int(cfg, "train.val_batches", allow_none=True)
+    _positive_int(cfg, "data.test_output_length", allow_none=True)
     _positive_int(cfg, "train.stop_after", allow_none=True)
     _positive_int(cfg, "eval.max_sequences", allow_none=True)
     lr = cfg["train"]["lr"]

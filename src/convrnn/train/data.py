@@ -59,8 +59,13 @@ class SequenceDataModule(pl.LightningDataModule):
     def split(self, name: str) -> Dataset:
         """The dataset of split ``name`` (loaded once)."""
         if name not in self.datasets:
-            self.datasets[name] = load_split(self.cfg, name)
+            normalizer = None if name == "train" else self.normalizer()
+            self.datasets[name] = load_split(self.cfg, name, normalizer)
         return self.datasets[name]
+
+    def normalizer(self) -> Any:
+        """The normalisation fitted on the training split (``None`` if the dataset has none)."""
+        return getattr(self.split("train"), "normalizer", None)
 
     def _loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None) -> DataLoader:
         workers = self.cfg["data"]["num_workers"]

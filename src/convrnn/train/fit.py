@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import torch
 
 from convrnn.io import write_text_atomic
-from convrnn.runs import CONFIG_FILE, MODEL_FILE
+from convrnn.runs import CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE
 from convrnn.train import config as config_lib
 from convrnn.train.checkpoint_io import AtomicCheckpointIO
 from convrnn.train.data import SequenceDataModule
@@ -27,10 +27,13 @@ class RunFiles(pl.Callback):
     written after it, so it records the updated best score.
     """
 
-    def __init__(self, run_dir: Path, cfg: dict[str, Any], build: dict[str, Any]) -> None:
+    def __init__(
+        self, run_dir: Path, cfg: dict[str, Any], build: dict[str, Any], normalizer: Any = None
+    ) -> None:
         self.run_dir = run_dir
         self.cfg = cfg
         self.build = build
+        self.normalizer = normalizer
         self.best: float | None = None
 
     @property
@@ -42,6 +45,9 @@ class RunFiles(pl.Callback):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.run_dir / CONFIG_FILE, config_lib.dump(self.cfg))
             write_text_atomic(self.run_dir / MODEL_FILE, json.dumps(self.build, indent=2))
+            if self.normalizer is not None:
+                text = json.dumps(self.normalizer.to_dict(), indent=2)
+                write_text_atomic(self.run_dir / NORMALIZER_FILE, text)
 
     def _validates_at(self, iteration: int) -> bool:
         train = self.cfg["train"]
@@ -147,7 +153,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path, resume: bool = False) -> Pat
     module = ForecastModule(cfg, build)
     if cfg["train"]["compile"]:
         module.model.compile()
-    files = RunFiles(run_dir, cfg, build)
+    files = RunFiles(run_dir, cfg, build, datamodule.normalizer())
     trainer = _trainer(cfg, run_dir, [files])
     trainer.fit(
         module, datamodule=datamodule, ckpt_path=ckpt if resume else None, weights_only=True

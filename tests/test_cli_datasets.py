@@ -1,0 +1,121 @@
+"""Every real dataset trains, tests and is checked through the CLI, on fixtures in its real on-disk format."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from convrnn.cli import main
+from tests import test_data_germany, test_data_hko7, test_data_taxibj
+from tests.test_data_kth import HAS_AV
+
+
+def write_taxibj(root):
+    test_data_taxibj.write_bj(root)
+    return {"test_windows": 50, "val_windows": 20}, (4, 4, None)
+
+
+def write_hko7(root):
+    test_data_hko7.hko_root.__wrapped__(root)
+    return {"size": 8}, (2, 2, None)
+
+
+def write_germany(root):
+    test_data_germany.write_rydl(root / "RYDL.hdf5")
+    return {"size": 8}, (2, 2, None)
+
+
+def write_typhoon(root):
+    rng = np.random.default_rng(0)
+    np.save(root / "train.npy", rng.random((6, 12, 1, 8, 8)).astype(np.float32))
+    np.save(root / "test.npy", rng.random((3, 12, 1, 8, 8)).astype(np.float32))
+    return {}, (8, 4, None)
+
+
+def write_kth(root):
+    from datetime import datetime  # noqa: F401  (keeps the fixture helpers importable)
+
+    from tests.test_data_kth import write_avi_clip, write_png_clip
+
+    write_png_clip(root, "boxing", "person01_boxing_d1", 40)
+    write_png_clip(root, "boxing", "person16_boxing_d1", 30)
+    write_png_clip(root, "walking", "person20_walking_d1", 50)
+    write_avi_clip(root, "jogging", "person17_jogging_d2", 35)
+    return {"size": 8, "clip_lists": False, "cache_dir": str(root / "cache")}, (10, 10, 20)
+
+
+def write_arrays(root):
+    t = np.arange(60, dtype=np.float32)[:, None, None] * np.ones((1, 8, 8), np.float32)
+    np.save(root / "series.npy", 10.0 + t)  # raw units 10..69
+    return {}, (3, 3, None)
+
+
+CASES = {
+    "taxibj": write_taxibj,
+    "hko7": write_hko7,
+    "germany": write_germany,
+    "typhoon": write_typhoon,
+    "kth": write_kth,
+    "arrays": write_arrays,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_dataset_trains_and_tests_through_the_cli(name, tmp_path):
+    if name == "kth" and not HAS_AV:
+        pytest.skip("PyAV not installed")
+    root = tmp_path / "data"
+    root.mkdir()
+    options, (t_in, t_out, t_test) = CASES[name](root)
+    data = str(root / "series.npy") if name == "arrays" else str(root)
+    sets = [f"data.options.{k}={v}" for k, v in options.items()]
+    sets += [f"data.input_length={t_in}", f"data.output_length={t_out}"]
+    if t_test:
+        sets.append(f"data.test_output_length={t_test}")
+    sets += ["model.options.hidden_channels=4", "model.options.num_layers=2", "model.options.patch_size=1",
+             "train.val_every=2", "train.checkpoint_every=2", "train.progress_bar=false", "eval.batch_size=2"]  # fmt: skip
+    data_args = ["--data", data] if name == "arrays" else ["--data", name, "--data-root", data]
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "--model",
+        "ms-convlstm",
+        *data_args,
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--out",
+        str(run),
+    ]
+    assert main([*args, *[a for s in sets for a in ("--set", s)]]) == 0
+    assert main(["test", str(run), "--pictures", "1"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert len(report["metrics"]["mse_per_frame"]) == (t_test or t_out)
+    if name in ("hko7", "germany"):
+        assert set(report["metrics"]["nowcast"]["csi"]) and "radar" in report
+    if name == "arrays":
+        norm = json.loads((run / "normalization.json").read_text())
+        assert norm["kind"] != "identity"
+        raw = 10.0 + np.arange(5, dtype=np.float32)[:, None, None] * np.ones((1, 8, 8), np.float32)
+        np.save(tmp_path / "raw.npy", raw)
+        assert main(["predict", str(run), "--input", str(tmp_path / "raw.npy"), "--horizon", "2",
+                     "--out", str(tmp_path / "fc")]) == 0  # fmt: skip
+        back = np.load(tmp_path / "fc" / "forecast_raw.npy")
+        unit = np.load(tmp_path / "fc" / "forecast.npy")
+        assert back.shape == unit.shape == (1, 2, 1, 8, 8)
+        assert back.min() >= 10.0 - 1e-3 and back.max() <= 69.0 + 1e-3  # raw units again
+    if name != "arrays":
+        check = dict(options)
+        if name in ("hko7", "germany"):
+            check["seq_len"] = t_in + t_out
+        set_args = [a for k, v in check.items() for a in ("--set", f"{k}={v}")]
+        assert main(["data", "check", name, data, *set_args]) == 0
+
+
+def test_data_check_explains_a_broken_copy(tmp_path, capsys):
+    assert main(["data", "check", "taxibj", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "BJ13_M32x32_T30_InOut.h5" in out or "missing" in out.lower()
