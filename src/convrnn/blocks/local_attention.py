@@ -138,7 +138,7 @@ class LocalAttention(nn.Module):
 
     def __init__(self, channels: int, window: int = 30) -> None:
         super().__init__()
-        if not isinstance(window, int) or window < 1:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(
                 f"the local attention window (la_num) must be an integer >= 1, got {window!r}"
             )
