@@ -27,7 +27,9 @@ def saved_tensor_bytes(
         ptr = storage.data_ptr()
         if ptr not in param_ptrs:
             storages[ptr] = storage.nbytes()
-        return t
+        # detached: keeping the tensor itself makes a saved output hold its own grad_fn, a
+        # reference cycle through C++ that gc cannot free when backward never runs (pytorch#115255)
+        return t.detach()
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn(*args, **kwargs)

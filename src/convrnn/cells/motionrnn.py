@@ -228,7 +228,9 @@ MOTIONRNN_NOTES = (
     "faithful=True (the default) keeps its parameters as unused_motion for the official counts "
     "(7,560,547 / 1,899,859), faithful=False drops them (and layer 0's MIM blocks, see 'mim'). The cell "
     "pools inside, so every layer's size must be even: the MultiScale twin needs frames divisible by "
-    "2^levels x 2 (8 at 6 layers). Options: motion_kernel (k, 3), alpha (0.5), neighbour_offsets (False)."
+    "2^levels x 2 (8 at 6 layers). Options: motion_kernel (k, 3), alpha (0.5), neighbour_offsets (False); "
+    "bias= also applies to MotionGRU's convolutions, norm= and forget_bias only to the MIM part. "
+    "hidden_channels must be a multiple of 4."
 )
 
 register_model(
