@@ -230,7 +230,13 @@ MOTIONRNN_NOTES = (
     "pools inside, so every layer's size must be even: the MultiScale twin needs frames divisible by "
     "2^levels x 2 (8 at 6 layers). Options: motion_kernel (k, 3), alpha (0.5), neighbour_offsets (False); "
     "bias= also applies to MotionGRU's convolutions, norm= and forget_bias only to the MIM part. "
-    "hidden_channels must be a multiple of 4."
+    "hidden_channels must be a multiple of 4.\n"
+    "Differences from the MotionRNN paper and its code (thuml MotionRNN_PredRNN, reference "
+    "official-cms-modernn-sa.md 4.6), all inherited from the MS-RNN code: the base cell is MIM (not "
+    "PredRNN's ST-LSTM); the encoder is a 2x2 stride-2 conv (not 5x5); the k^2 samples are merged by a 1x1 "
+    "conv (not a k x k stride-k conv over the sampled neighbourhood) and the gate g is a 1x1 conv (not 5x5); "
+    "the highway adds the layer's own input x (not a highway state started from the frame and passed "
+    "upward); initial states are zeros and no weights are zero-initialised."
 )
 
 register_model(
