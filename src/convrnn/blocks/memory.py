@@ -80,5 +80,9 @@ class MemoryOutput(nn.Module):
 
     def forward(self, o: Tensor, *memories: Tensor) -> Tensor:
         """``o`` is the output-gate pre-activation from the inputs; returns the new hidden state."""
+        return self.forward_with_gate(o, *memories)[0]
+
+    def forward_with_gate(self, o: Tensor, *memories: Tensor) -> tuple[Tensor, Tensor]:
+        """Like ``forward``, also returning the output gate (MotionRNN's highway uses ``1 - gate``)."""
         gate = torch.sigmoid(o + self.to_gate(*memories))
-        return gate * torch.tanh(self.fuse(torch.cat(memories, dim=1)))
+        return gate * torch.tanh(self.fuse(torch.cat(memories, dim=1))), gate

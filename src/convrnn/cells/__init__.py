@@ -2,7 +2,10 @@
 
 from convrnn.cells.base import Cell, CellFactory, LayerSpec, State
 from convrnn.cells.convlstm import ConvLSTMCell
+from convrnn.cells.mim import MIMCell
 from convrnn.cells.mk_lstm import MKLSTMCell
+from convrnn.cells.motionrnn import MotionRNNCell
+from convrnn.cells.preciplstm import PrecipLSTMCell
 from convrnn.cells.predrnn import PredRNNCell
 from convrnn.cells.predrnn_pp import PredRNNPPCell
 from convrnn.cells.predrnn_v2 import PredRNNV2Cell
@@ -13,7 +16,10 @@ __all__ = [
     "CellFactory",
     "ConvLSTMCell",
     "LayerSpec",
+    "MIMCell",
     "MKLSTMCell",
+    "MotionRNNCell",
+    "PrecipLSTMCell",
     "PredRNNCell",
     "PredRNNPPCell",
     "PredRNNV2Cell",
