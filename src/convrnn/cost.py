@@ -209,34 +209,39 @@ def bench_row(spec: BenchSpec, timing: bool = True, peak_memory: bool = True) ->
 def max_square_size(
     spec: BenchSpec,
     budget_bytes: int,
-    probe_sizes: tuple[int, ...] = (32, 64),
+    probe_sizes: tuple[int, ...] = (32, 64, 96),
     optimizer_states: int = 2,
 ) -> dict[str, Any]:
     """Largest square side that trains at batch 1 within ``budget_bytes``.
 
-    Activation bytes are measured at ``probe_sizes`` and fitted exactly as
-    ``a + b * H * W`` (every saved tensor scales with the frame area); the
-    fit is checked at the largest probe. The budget must also hold the weights,
-    their gradients and ``optimizer_states`` moment buffers (Adam: 2), i.e.
-    ``(2 + optimizer_states) * 4 * params`` bytes, as in MS-RNN Eq. (2).
-    Gradients of activations (about as large as the activations themselves,
-    MS-RNN Eq. (2)) are counted too: memory = fixed + 2 * activations.
+    Activation bytes are measured at ``probe_sizes`` (rounded up to what the
+    model needs) and fitted as ``a + b * H * W``: every saved tensor scales with
+    the frame area, which the largest probe checks (``fit_error``). Memory is
+    modelled as in MS-RNN Eq. (2): the weights, their gradients and
+    ``optimizer_states`` moment buffers (Adam: 2), plus the saved activations and
+    their gradients (as large again): ``(2 + states) * 4 * params + 2 * activations``.
     """
     from convrnn.registry import count_parameters
 
-    divisor = None
+    model = BenchSpec(**{**asdict(spec), "batch": 1}).build()
+    divisor = model.divisor
+    params = count_parameters(model)
     measured = {}
-    for side in probe_sizes:
+    for side in sorted({-(-s // divisor) * divisor for s in probe_sizes}):
         probe = BenchSpec(**{**asdict(spec), "height": side, "width": side, "batch": 1})
-        model = probe.build()
-        divisor = divisor or model.divisor
-        measured[side] = activation_bytes(model, probe.frames(), probe.input_length)
-    (s0, a0), (s1, a1) = sorted(measured.items())[:2]
+        measured[side] = activation_bytes(probe.build(), probe.frames(), probe.input_length)
+    sides = sorted(measured)
+    if len(sides) < 2:
+        raise ValueError("max_square_size needs at least two distinct probe sizes")
+    (s0, a0), (s1, a1) = (sides[0], measured[sides[0]]), (sides[1], measured[sides[1]])
     per_pixel = (a1 - a0) / (s1 * s1 - s0 * s0)
     fixed_act = a0 - per_pixel * s0 * s0
-    params = count_parameters(model)
-    fixed = (2 + optimizer_states) * 4 * params + 2 * fixed_act
-    area = (budget_bytes - fixed) / (2 * per_pixel) if per_pixel > 0 else float("inf")
+    last = sides[-1]
+    fit_error = abs(fixed_act + per_pixel * last * last - measured[last]) / measured[last]
+    fixed = (2 + optimizer_states) * 4 * params
+    area = (
+        (budget_bytes - fixed - 2 * fixed_act) / (2 * per_pixel) if per_pixel > 0 else float("inf")
+    )
     side = int(area**0.5) if area > 0 else 0
     side -= side % divisor
     return {
@@ -244,8 +249,10 @@ def max_square_size(
         "budget_bytes": budget_bytes,
         "max_side": side,
         "divisor": divisor,
+        "params": params,
+        "fixed_bytes": fixed,
         "activation_bytes_per_pixel": per_pixel,
         "activation_bytes_fixed": fixed_act,
+        "fit_error": fit_error,
         "probes": measured,
-        "params": params,
     }

@@ -143,6 +143,7 @@ class Forecaster(nn.Module):
                 f"input_length must be in [1, T-1] = [1, {t_total - 1}], got {input_length}"
             )
         mask = self._teacher_mask(teacher_mask, frames)
+        self.stack.pop_aux_loss()  # drop terms left by an earlier call that never collected them
         state = self.init_state(b, h, w, frames)
         preds: list[Tensor] = []
         for t in range(t_total - 1):
