@@ -92,7 +92,9 @@ def test_identity_attention_round_trips_the_input():
     x = torch.randn(2, 3, 8, 8, 2)
     for s in (1, 2, 4):
         d = divide(x, s)
-        one_hot = 30 * torch.eye(d.shape[1]).expand(d.shape[0], -1, -1)  # each token attends to itself
+        one_hot = 30 * torch.eye(d.shape[1]).expand(
+            d.shape[0], -1, -1
+        )  # each token attends to itself
         out = attend(one_hot, one_hot, d, 1.0)
         torch.testing.assert_close(restore(out, s, x.shape), x)
 
@@ -117,7 +119,10 @@ def reference_se(se, h, c):
 
                     def tokens(a, m, n=n, rows=rows, cols=cols):
                         return torch.cat(
-                            [a[n, :, rows, cols].reshape(ch, -1), m[n, :, rows, cols].reshape(ch, -1)],
+                            [
+                                a[n, :, rows, cols].reshape(ch, -1),
+                                m[n, :, rows, cols].reshape(ch, -1),
+                            ],
                             dim=1,
                         ).T
 
@@ -150,9 +155,7 @@ def reference_se(se, h, c):
 )
 def test_se_matches_reference(norm, bias, scales):
     torch.manual_seed(0)
-    se = randomise(
-        SpatiotemporalExpression(3, 3, scales, norm=norm, bias=bias, height=4, width=8)
-    )
+    se = randomise(SpatiotemporalExpression(3, 3, scales, norm=norm, bias=bias, height=4, width=8))
     h, c = torch.randn(2, 3, 4, 8), torch.randn(2, 3, 4, 8)
     got = se(h, c)
     want = reference_se(se, h, c)
@@ -222,14 +225,20 @@ def test_dcb_matches_reference():
 
         return f
 
-    want = reference_alternation(x, h, mean_of_kernels(dcb.from_hidden), mean_of_kernels(dcb.from_input))
+    want = reference_alternation(
+        x, h, mean_of_kernels(dcb.from_hidden), mean_of_kernels(dcb.from_input)
+    )
     got = dcb(x, h)
     torch.testing.assert_close(got[0], want[0])
     torch.testing.assert_close(got[1], want[1])
     assert [c.kernel_size for c in dcb.from_hidden.convs] == [3, 5, 7]
     # official per-side DCB at 64 x 16 x 16: 69,632 + 135,168 + 233,472
     side = DetailContext(64, 64, height=16, width=16).from_hidden
-    assert [sum(p.numel() for p in c.parameters()) for c in side.convs] == [69_632, 135_168, 233_472]
+    assert [sum(p.numel() for p in c.parameters()) for c in side.convs] == [
+        69_632,
+        135_168,
+        233_472,
+    ]
 
 
 def reference_sam(sam, h, m):
