@@ -115,6 +115,7 @@ def test_sa_convlstm_step_places_ce_se_and_sam():
     state = tuple(torch.randn_like(s) for s in state)
     x = torch.randn(2, 4, 8, 8)
     out, (h, c, mem), _ = cell(x, state)
+    assert h is out
     x1, h1 = cell.context.embedding(x, state[0])
     h2, c2 = cell.context.expression(*cell.lstm(x1, h1, state[1]))
     want_h, want_m = cell.sam(h2, state[2])
