@@ -154,3 +154,17 @@ def test_option_names():
     } <= set(convrnn.registry.get_entry("sa-convlstm").option_names())
     assert "memory" not in convrnn.registry.get_entry("sa-convlstm-base").option_names()
     assert "dcb" not in CMSLSTMCell.option_names()
+
+
+@pytest.mark.parametrize("name", ["cms-lstm", "sa-convlstm", "sa-convlstm-base"])
+def test_saved_activations_grow_linearly_with_positions(name):
+    """4x the positions must cost about 4x the saved bytes; stored attention weights would cost 16x."""
+    from convrnn.cost import activation_bytes
+
+    def saved(size):
+        model = convrnn.build_model(
+            name, num_layers=2, hidden_channels=4, patch_size=1, image_size=size
+        )
+        return activation_bytes(model, torch.rand(1, 2, 1, size, size), 1)
+
+    assert saved(32) <= 4.5 * saved(16)
