@@ -73,4 +73,15 @@ def test_convlstm_init_state_and_layer_norm():
 
 
 def test_option_names_exclude_spec_arguments():
-    assert set(ConvLSTMCell.option_names()) == {"kernel_size", "norm", "forget_bias", "bias"}
+    assert set(ConvLSTMCell.option_names()) == {
+        "kernel_size",
+        "norm",
+        "forget_bias",
+        "bias",
+        "ce",
+        "dcb",
+        "se",
+        "se_scales",
+        "se_kernel",
+        "se_unused_gamma",
+    }

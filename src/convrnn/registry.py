@@ -51,6 +51,16 @@ PRESETS: dict[str, Preset] = {
         patch_size=1,
         options={"norm": "none", "bias": True, "forget_bias": 0.0},
     ),
+    "cms-lstm": Preset(
+        "CMS-LSTM and MoDeRNN authors' code: 4 layers x 64 hidden, gate and CE kernel 3, patch 4 on "
+        "64x64, LayerNorm over [C, H, W], forget bias 1, bias-free gate convolutions",
+        num_layers=4,
+        hidden_channels=64,
+        kernel_size=3,
+        patch_size=4,
+        image_size=(64, 64),
+        options={"norm": "layer", "bias": False, "forget_bias": 1.0},
+    ),
 }
 
 #: without a preset: small enough to train in minutes on a laptop CPU

@@ -1,0 +1,64 @@
+"""MoDeRNN's Detail Context Block (DCB) as coded by its authors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from convrnn.blocks.context_embedding import AlternatingContext
+from convrnn.blocks.gate_conv import GateConv
+
+
+class _MultiKernel(nn.Module):
+    """``mean_k LN_k(W_k * x)`` over one convolution (and LayerNorm) per kernel size."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernels: Sequence[int], **conv: Any
+    ) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            GateConv([in_channels], out_channels, k, **conv) for k in kernels
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.convs[0](x)
+        for conv in self.convs[1:]:
+            out = out + conv(x)
+        return out / len(self.convs)
+
+
+class DetailContext(AlternatingContext):
+    """DCB (MoDeRNN, as coded; the paper's Eq. 2 has typos): CE with multi-kernel weights.
+
+    ``A = mean_k LN_k(W^h_k * h)`` (h -> x) and ``B = mean_k LN_k(W^x_k * x)``
+    (x -> h) over ``kernels`` (3, 5, 7): each kernel has its own convolution and
+    LayerNorm, applied before the average; the sigmoid comes after it.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        *,
+        kernels: Sequence[int] = (3, 5, 7),
+        iterations: int = 5,
+        scale: float = 2.0,
+        bias: bool = False,
+        norm: str = "layer",
+        height: int | None = None,
+        width: int | None = None,
+    ) -> None:
+        super().__init__(iterations, scale)
+        if not kernels:
+            raise ValueError("DetailContext needs at least one kernel size")
+        conv = {"bias": bias, "norm": norm, "height": height, "width": width}
+        self.from_hidden = _MultiKernel(hidden_channels, in_channels, kernels, **conv)
+        self.from_input = _MultiKernel(in_channels, hidden_channels, kernels, **conv)
+
+    def input_logits(self, h: Tensor) -> Tensor:
+        return self.from_hidden(h)
+
+    def hidden_logits(self, x: Tensor) -> Tensor:
+        return self.from_input(x)
