@@ -241,3 +241,18 @@ def test_adapter_is_a_plain_1x1_conv():
     x = torch.randn(2, 6, 3, 3)
     torch.testing.assert_close(cell.adapter(x), F.conv2d(x, cell.adapter.weight, cell.adapter.bias))
     assert cell.adapter.kernel_size == (1, 1)
+
+
+def test_ce_and_se_transplant_into_predrnn():
+    import convrnn
+
+    plain = convrnn.build_model("predrnn", "ms-rnn")
+    both = convrnn.build_model("predrnn", "ms-rnn", ce=True, se=True)
+    # per layer: CE (two 3x3 convs 64->64, biased) 73,856 + SE with kernel 3 (MS-RNN port) 377,920
+    assert convrnn.count_parameters(both) == convrnn.count_parameters(plain) + 6 * (73_856 + 377_920)
+    for name in ("predrnn", "ms-predrnn"):
+        model = convrnn.build_model(name, ce=True, se=True, hidden_channels=8, patch_size=1, image_size=16)
+        out = model(torch.rand(2, 4, 1, 16, 16), 2)
+        out.square().mean().backward()
+        ctx = [p for n, p in model.named_parameters() if ".context." in n]
+        assert ctx and all(p.grad is not None and p.grad.abs().sum() > 0 for p in ctx)
