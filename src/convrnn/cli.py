@@ -76,6 +76,16 @@ def _add_test(sub: argparse._SubParsersAction) -> None:
         "--layer-outputs", action="store_true", help="also draw each layer's hidden state per step"
     )
     p.add_argument(
+        "--attention-maps",
+        metavar="Y,X",
+        help="SA-ConvLSTM models: draw the attention maps of the query pixel Y,X (SA-ConvLSTM Fig. 6)",
+    )
+    p.add_argument(
+        "--context-maps",
+        action="store_true",
+        help="CMS-LSTM / MoDeRNN / ce= / se= models: draw the CE (or DCB) and SE weight maps",
+    )
+    p.add_argument(
         "--baselines",
         default="persistence",
         help="comma-separated baselines scored on the same data: persistence (copy-last-frame, default), "
@@ -263,6 +273,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         args.layer_outputs,
         args.max_sequences,
         tuple(b for b in args.baselines.split(",") if b),
+        _point(args.attention_maps) if args.attention_maps else None,
+        args.context_maps,
     )
     print(f"{report['split']} split, {report['num_sequences']} sequences, {report['frames_note']}")
     print(f"{'':<14}{'MSE':>10}{'MAE':>10}{'PSNR':>8}{'SSIM':>8}")
@@ -328,6 +340,16 @@ def parse_bytes(text: str) -> int:
             except ValueError:
                 break
     raise ValueError(f"cannot read memory size {text!r}; write e.g. 16GB or 512MB")
+
+
+def _point(text: str) -> tuple[int, int]:
+    try:
+        y, x = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--attention-maps {text!r}: write the query pixel as Y,X, e.g. 32,32"
+        ) from None
+    return y, x
 
 
 def _size(text: str) -> tuple[int, int]:

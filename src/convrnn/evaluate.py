@@ -73,6 +73,41 @@ def _write_per_frame_csv(path: Path, results: dict[str, dict[str, Any]]) -> None
 BASELINES = ("persistence", "optical-flow")
 
 
+def map_grid(maps: dict[str, Any]) -> Tensor:
+    """Arrays ``(steps, H, W)`` per name as rows of one picture, each row scaled to [0, 1]."""
+    from convrnn.viz import sequence_grid
+
+    rows = []
+    for array in maps.values():
+        t = torch.as_tensor(array, dtype=torch.float32)
+        t = (t - t.min()) / (t.max() - t.min()).clamp_min(1e-8)
+        rows.append(t[:, None])
+    return sequence_grid(rows)
+
+
+def save_block_maps(
+    model: Forecaster,
+    sequence: Tensor,
+    input_length: int,
+    out: Path,
+    index: int,
+    attention_query: tuple[int, int] | None,
+    context: bool,
+) -> list[Path]:
+    """SA-ConvLSTM attention maps for a query point and CE/SE/DCB maps of one sequence, as PNG rows."""
+    from convrnn.maps import attention_maps, context_maps
+    from convrnn.viz import save_png
+
+    written = []
+    if attention_query is not None:
+        maps = attention_maps(model, sequence, attention_query, input_length=input_length)
+        written.append(save_png(map_grid(maps), out / f"attention_{index:02d}.png"))
+    if context:
+        maps = context_maps(model, sequence, input_length=input_length)
+        written.append(save_png(map_grid(maps), out / f"context_{index:02d}.png"))
+    return written
+
+
 def _baseline(name: str, batch: Tensor, t_in: int, mode: str) -> Tensor:
     if name == "persistence":
         return copy_last_frame(batch, t_in, mode)
@@ -94,11 +129,15 @@ def test_run(
     layer_outputs: bool = False,
     max_sequences: int | None = None,
     baselines: tuple[str, ...] = ("persistence",),
+    attention_query: tuple[int, int] | None = None,
+    context_maps: bool = False,
 ) -> dict[str, Any]:
     """Score a run; writes ``metrics.json``, ``metrics_per_frame.csv`` and pictures under ``run_dir``.
 
     Radar datasets (whose ``info.radar`` is set) also get CSI/HSS/POD/FAR and
     B-MSE/B-MAE at the dataset's rain-rate thresholds, for the model and every baseline.
+    ``attention_query=(y, x)`` draws SA-ConvLSTM's attention maps for that query
+    point, ``context_maps`` the CE/DCB and SE weight maps (models that have them).
     """
     from convrnn.viz import comparison_grid, save_gif, save_png, sequence_grid
 
@@ -171,5 +210,7 @@ def test_run(
             save_png(
                 layer_output_grid(model, sequence, t_in, len(pred)), out / f"layers_{i:02d}.png"
             )
+        if attention_query is not None or context_maps:
+            save_block_maps(model, sequence, t_in, out, i, attention_query, context_maps)
     report["pictures"] = str(out)
     return report
