@@ -249,9 +249,13 @@ def test_ce_and_se_transplant_into_predrnn():
     plain = convrnn.build_model("predrnn", "ms-rnn")
     both = convrnn.build_model("predrnn", "ms-rnn", ce=True, se=True)
     # per layer: CE (two 3x3 convs 64->64, biased) 73,856 + SE with kernel 3 (MS-RNN port) 377,920
-    assert convrnn.count_parameters(both) == convrnn.count_parameters(plain) + 6 * (73_856 + 377_920)
+    assert convrnn.count_parameters(both) == convrnn.count_parameters(plain) + 6 * (
+        73_856 + 377_920
+    )
     for name in ("predrnn", "ms-predrnn"):
-        model = convrnn.build_model(name, ce=True, se=True, hidden_channels=8, patch_size=1, image_size=16)
+        model = convrnn.build_model(
+            name, ce=True, se=True, hidden_channels=8, patch_size=1, image_size=16
+        )
         out = model(torch.rand(2, 4, 1, 16, 16), 2)
         out.square().mean().backward()
         ctx = [p for n, p in model.named_parameters() if ".context." in n]

@@ -299,7 +299,10 @@ def test_attention_and_context_maps_are_drawn(tmp_path, mnist_cache):
     args = [a if a != "ms-convlstm" else "sa-convlstm" for a in TINY]
     assert main(["train", *args, "--max-steps", "1", "--out", str(run), "--set", "model.options.ce=true",
                  "--set", "model.options.se=true"]) == 0  # fmt: skip
-    assert main(["test", str(run), "--pictures", "1", "--attention-maps", "8,8", "--context-maps"]) == 0
+    assert (
+        main(["test", str(run), "--pictures", "1", "--attention-maps", "8,8", "--context-maps"])
+        == 0
+    )
     results = run / "test-results"
     assert (results / "attention_00.png").exists() and (results / "context_00.png").exists()
     assert main(["test", str(run), "--attention-maps", "8"]) == 2

@@ -111,3 +111,19 @@ def test_image_size_is_enforced_when_built_for_it():
     model = tiny("convlstm", image_size=16, norm="layer")
     with pytest.raises(ValueError, match="image_size"):
         model(torch.rand(1, 4, 1, 32, 32), 2)
+
+
+def test_compiled_step_agrees_with_eager():
+    eager = tiny(num_layers=2, hidden_channels=4, patch_size=1)
+    compiled = tiny(num_layers=2, hidden_channels=4, patch_size=1, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    frames = torch.rand(2, 4, 1, 8, 8)
+    a, b = eager(frames, 2), compiled(frames, 2)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    for p, q in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(
+        eager.predict(frames[:, :2], 3), compiled.predict(frames[:, :2], 3), rtol=1e-4, atol=1e-5
+    )

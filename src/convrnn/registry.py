@@ -74,7 +74,7 @@ DEFAULTS = Preset(
 
 STACKS = ("flat", "multiscale")
 STACK_OPTIONS = {"flat": (), "multiscale": ("skip",)}
-FORECASTER_OPTIONS = ("embed", "checkpointing")
+FORECASTER_OPTIONS = ("embed", "checkpointing", "compile")
 
 
 @dataclass(frozen=True)

@@ -65,14 +65,12 @@ def load_forecaster(
     run_dir: str | Path, checkpoint: str = "best", map_location: Any = "cpu"
 ) -> Forecaster:
     """Rebuild the run's model from ``model.json`` and load its weights (``weights_only``), in eval mode."""
-    model = build_model(**read_build(run_dir))
+    build = read_build(run_dir)
+    build.pop("compile", None)  # evaluation runs eagerly; compile again with model._step if needed
+    model = build_model(**build)
     state = load_safe(checkpoint_path(run_dir, checkpoint), map_location)["state_dict"]
     prefix = "model."
-    weights = {
-        k[len(prefix) :].replace("_orig_mod.", ""): v
-        for k, v in state.items()
-        if k.startswith(prefix)
-    }
+    weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     model.load_state_dict(weights)
     return model.eval()
 

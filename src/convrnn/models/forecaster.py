@@ -26,6 +26,10 @@ class Forecaster(nn.Module):
       step ``t``) mixes in the ground truth: ``mask * frame + (1 - mask) * prediction``.
     * ``forecaster.predict(inputs, horizon)`` returns ``(B, horizon, C, H, W)``
       from any ``T_in >= 1`` inputs, without targets and without a graph.
+
+    Options: ``checkpointing="step"`` recomputes each time step in backward
+    instead of keeping its activations; ``compile=True`` runs the time step
+    through ``torch.compile``.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class Forecaster(nn.Module):
         *,
         embed: str = "conv",
         checkpointing: str = "none",
+        compile: bool = False,
         image_size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
@@ -65,6 +70,9 @@ class Forecaster(nn.Module):
         self.head = nn.Conv2d(stack.channels, frame_channels, 1)
         #: how the registry built this model (enough to rebuild it); empty if built by hand
         self.config: dict[str, Any] = {}
+        self.compiled = compile
+        # torch.compile one time step (not the whole rollout): a small graph, reused at every step
+        self._step = torch.compile(self.step) if compile else self.step
 
     @property
     def divisor(self) -> int:
@@ -109,9 +117,9 @@ class Forecaster(nn.Module):
 
     def _advance(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState]:
         if self.checkpointing == "step" and self.training and torch.is_grad_enabled():
-            pred, state, _ = checkpoint(self.step, frame, state, use_reentrant=False)
+            pred, state, _ = checkpoint(self._step, frame, state, use_reentrant=False)
         else:
-            pred, state, _ = self.step(frame, state)
+            pred, state, _ = self._step(frame, state)
         return pred, state
 
     def _teacher_mask(self, mask: Tensor | None, frames: Tensor) -> Tensor | None:
@@ -182,7 +190,7 @@ class Forecaster(nn.Module):
         pred = inputs[:, 0]
         for t in range(t_in + horizon - 1):
             x = inputs[:, t] if t < t_in else pred
-            pred, state, outputs = self.step(x, state)
+            pred, state, outputs = self._step(x, state)
             if return_layers:
                 layers.append([o.detach() for o in outputs])
             if t >= t_in - 1:

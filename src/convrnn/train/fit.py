@@ -151,8 +151,6 @@ def train(cfg: dict[str, Any], run_dir: str | Path, resume: bool = False) -> Pat
     datamodule = SequenceDataModule(cfg)
     build = _build_for(cfg, datamodule)
     module = ForecastModule(cfg, build)
-    if cfg["train"]["compile"]:
-        module.model.compile()
     files = RunFiles(run_dir, cfg, build, datamodule.normalizer())
     trainer = _trainer(cfg, run_dir, [files])
     trainer.fit(

@@ -34,6 +34,8 @@ def model_kwargs(
     options = dict(cfg["model"]["options"])
     options.setdefault("in_channels", in_channels)
     options.setdefault("image_size", list(image_size))
+    if cfg["train"]["compile"]:
+        options["compile"] = True
     return {"name": cfg["model"]["name"], "preset": cfg["model"]["preset"], **options}
 
 
