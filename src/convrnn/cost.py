@@ -21,31 +21,49 @@ import torch
 from torch import Tensor, nn
 
 
-def saved_tensor_bytes(
-    fn: Any, *args: Any, exclude: nn.Module | None = None, **kwargs: Any
-) -> tuple[int, Any]:
-    """Run ``fn(*args, **kwargs)`` and count the bytes autograd saves for backward.
+def saved_tensor_bytes(fn: Any, *args: Any, exclude: nn.Module | None = None, **kwargs: Any) -> tuple[int, Any]:
+    """Run ``fn(*args, **kwargs)`` and count the bytes kept for backward.
 
-    Every saved tensor's storage is counted once (views and repeated saves of one
-    tensor share a storage); the parameters of ``exclude`` are not activations
-    and are left out.
+    Every tensor autograd saves is counted once by storage (views and repeated
+    saves of one tensor share a storage); the parameters of ``exclude`` are not
+    activations and are left out. Activation checkpointing hides the tensors
+    it recomputes from autograd's hooks but keeps its inputs until backward:
+    those inputs (the frame and the recurrent state of each checkpointed step)
+    are counted too.
     """
+    from convrnn.models import forecaster as forecaster_module
+
     param_ptrs = set()
     if exclude is not None:
         param_ptrs = {p.untyped_storage().data_ptr() for p in exclude.parameters()}
     storages: dict[int, int] = {}
 
-    def pack(t: Tensor) -> Tensor:
+    def record(t: Tensor) -> None:
         storage = t.untyped_storage()
         ptr = storage.data_ptr()
         if ptr not in param_ptrs:
             storages[ptr] = storage.nbytes()
+
+    def pack(t: Tensor) -> Tensor:
+        record(t)
         # detached: a saved output that held its own grad_fn would make a reference cycle
         # through the C++ graph, which the garbage collector cannot free (a leak per call)
         return t.detach()
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn(*args, **kwargs)
+    real_checkpoint = forecaster_module.checkpoint
+
+    def counting_checkpoint(function: Any, *inputs: Any, **options: Any) -> Any:
+        for t in torch.utils._pytree.tree_leaves(inputs):
+            if isinstance(t, Tensor):
+                record(t)
+        return real_checkpoint(function, *inputs, **options)
+
+    forecaster_module.checkpoint = counting_checkpoint
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = fn(*args, **kwargs)
+    finally:
+        forecaster_module.checkpoint = real_checkpoint
     return sum(storages.values()), out
 
 
