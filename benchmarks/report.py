@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-import convrnn
 from convrnn.cost import BenchSpec, activation_bytes, bench_row, max_square_size, peak_memory_bytes
 
 MODELS = [
@@ -84,7 +83,10 @@ def checkpointing_rows(steps: int) -> list[str]:
         plain, ckpt = spec(name).build(), spec(name, checkpointing="step").build()
         ckpt.load_state_dict(plain.state_dict())
         frames = spec(name).frames()
-        a_plain, a_ckpt = activation_bytes(plain, frames, T_IN), activation_bytes(ckpt, frames, T_IN)
+        a_plain, a_ckpt = (
+            activation_bytes(plain, frames, T_IN),
+            activation_bytes(ckpt, frames, T_IN),
+        )
         t_plain, t_ckpt = alternate(lambda m=plain: step_time(m, frames, steps),
                                     lambda m=ckpt: step_time(m, frames, steps))  # fmt: skip
         out.append(
@@ -112,7 +114,9 @@ def precision_rows() -> list[str]:
     for name in ("convlstm", "ms-convlstm", "predrnn"):
         model, frames = spec(name).build(), spec(name).frames()
         bf16_step(model, frames)  # warm-up
-        t32, t16 = alternate(lambda m=model: step_time(m, frames, 1), lambda m=model: bf16_step(m, frames))
+        t32, t16 = alternate(
+            lambda m=model: step_time(m, frames, 1), lambda m=model: bf16_step(m, frames)
+        )
         model.eval()
         with torch.no_grad():
             p32 = model.predict(frames[:, :T_IN], T_OUT)
@@ -121,7 +125,9 @@ def precision_rows() -> list[str]:
         truth = frames[:, T_IN:]
         mse32 = (p32 - truth).square().flatten(2).sum(-1).mean().item()
         mse16 = (p16 - truth).square().flatten(2).sum(-1).mean().item()
-        out.append(f"| {name} | {t32:.2f} | {t16:.2f} | {t32 / t16:.2f}x | {mse16 - mse32:+.3f} (of {mse32:.1f}) |")
+        out.append(
+            f"| {name} | {t32:.2f} | {t16:.2f} | {t32 / t16:.2f}x | {mse16 - mse32:+.3f} (of {mse32:.1f}) |"
+        )
         print(out[-1], flush=True)
     return out
 
@@ -159,7 +165,14 @@ def efficiency_rows(steps: int) -> list[str]:
 
 def max_size_rows() -> list[str]:
     out = ["| model | max side at 16 GB | max side at 40 GB |", "|---|---|---|"]
-    for name in ("convlstm", "ms-convlstm", "predrnn++", "ms-predrnn++", "motionrnn", "ms-motionrnn"):
+    for name in (
+        "convlstm",
+        "ms-convlstm",
+        "predrnn++",
+        "ms-predrnn++",
+        "motionrnn",
+        "ms-motionrnn",
+    ):
         sides = [max_square_size(spec(name), int(g * 2**30), probe_sizes=(32, 64, 96))["max_side"]
                  for g in (16, 40)]  # fmt: skip
         out.append(f"| {name} | {sides[0]} | {sides[1]} |")
@@ -202,8 +215,8 @@ follow each layer's size).
 
 {chr(10).join(table)}
 
-Peak memory of a training step (RSS growth in a fresh process, CPU): convlstm {mib(peak['convlstm'])} MiB,
-ms-convlstm {mib(peak['ms-convlstm'])} MiB.
+Peak memory of a training step (RSS growth in a fresh process, CPU): convlstm {mib(peak["convlstm"])} MiB,
+ms-convlstm {mib(peak["ms-convlstm"])} MiB.
 
 ## Activation checkpointing per time step (`checkpointing="step"`)
 

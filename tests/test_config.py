@@ -37,8 +37,10 @@ def test_stop_iteration():
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.name for r in RECIPES])
 def test_recipes_resolve_and_build(recipe):
     import convrnn
+    from convrnn.data import list_datasets
 
     cfg = config.resolve(config.load_yaml(recipe))
+    assert cfg["data"]["name"] in list_datasets()
     model = cfg["model"]
     assert model["name"] in convrnn.list_models()
     options = {"image_size": 64, **model["options"]}

@@ -21,7 +21,9 @@ import torch
 from torch import Tensor, nn
 
 
-def saved_tensor_bytes(fn: Any, *args: Any, exclude: nn.Module | None = None, **kwargs: Any) -> tuple[int, Any]:
+def saved_tensor_bytes(
+    fn: Any, *args: Any, exclude: nn.Module | None = None, **kwargs: Any
+) -> tuple[int, Any]:
     """Run ``fn(*args, **kwargs)`` and count the bytes kept for backward.
 
     Every tensor autograd saves is counted once by storage (views and repeated

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 
-def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` only once fully written (temp file, fsync, rename).
 
-    A crash mid-write leaves the previous file untouched.
+    A crash or an exception mid-write leaves any previous file untouched and no temporary behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -29,13 +32,24 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
+def save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through :func:`atomic_file`."""
+    with atomic_file(path) as f:
+        torch.save(obj, f)
+
+
+def save_npy_atomic(path: str | os.PathLike, array: Any) -> None:
+    """``numpy.save`` through :func:`atomic_file`."""
+    import numpy as np
+
+    with atomic_file(path) as f:
+        np.save(f, array)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` (UTF-8) through :func:`atomic_file`."""
+    with atomic_file(path) as f:
+        f.write(text.encode())
 
 
 def load_safe(path: str | os.PathLike, map_location: Any = "cpu") -> Any:

