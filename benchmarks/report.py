@@ -87,8 +87,8 @@ def checkpointing_rows(steps: int) -> list[str]:
             activation_bytes(plain, frames, T_IN),
             activation_bytes(ckpt, frames, T_IN),
         )
-        t_plain, t_ckpt = alternate(lambda m=plain: step_time(m, frames, steps),
-                                    lambda m=ckpt: step_time(m, frames, steps))  # fmt: skip
+        t_plain, t_ckpt = alternate(lambda m=plain, f=frames: step_time(m, f, steps),
+                                    lambda m=ckpt, f=frames: step_time(m, f, steps))  # fmt: skip
         out.append(
             f"| {name} | {mib(a_plain)} | {mib(a_ckpt)} | {a_ckpt / a_plain:.3f} | {t_plain:.2f} | "
             f"{t_ckpt:.2f} | {t_ckpt / t_plain:.2f} |"
@@ -115,7 +115,7 @@ def precision_rows() -> list[str]:
         model, frames = spec(name).build(), spec(name).frames()
         bf16_step(model, frames)  # warm-up
         t32, t16 = alternate(
-            lambda m=model: step_time(m, frames, 1), lambda m=model: bf16_step(m, frames)
+            lambda m=model, f=frames: step_time(m, f, 1), lambda m=model, f=frames: bf16_step(m, f)
         )
         model.eval()
         with torch.no_grad():
