@@ -1,13 +1,13 @@
 # convrnn: the two set-up commands of the README.
 #   make demo  - virtual environment, install, MNIST digits, train a small ms-convlstm on Moving MNIST (CPU),
 #                test it against the copy-last-frame baseline, print where the metrics and the GIF are
-#   make test  - virtual environment, install with the test tools, run the test suite
+#   make test  - virtual environment, install with the test tools and optional extras, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install install-test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]" torch==2.13.0
 
+# the tests also exercise the optional KTH video reader (PyAV) and the pysteps baseline
+install-test: install
+	$(BIN)/pip install --quiet -e ".[dev,video,nowcast]" torch==2.13.0
+
 demo: install
 	$(BIN)/convrnn data mnist
 	rm -rf $(RUN)
@@ -24,7 +28,7 @@ demo: install
 	$(BIN)/convrnn test $(RUN)
 	@echo "demo done: metrics in $(RUN)/metrics.json, pictures and GIFs in $(RUN)/test-results/"
 
-test: install
+test: install-test
 	$(BIN)/python -m pytest
 
 lint: install
