@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from convrnn.cli import main
+from convrnn.data import Normalizer
+from convrnn.predict import read_frames
 from tests import test_data_germany, test_data_hko7, test_data_taxibj
 from tests.test_data_kth import HAS_AV
 
@@ -50,6 +52,12 @@ def write_arrays(root):
     t = np.arange(60, dtype=np.float32)[:, None, None] * np.ones((1, 8, 8), np.float32)
     np.save(root / "series.npy", 10.0 + t)  # raw units 10..69
     return {}, (3, 3, None)
+
+
+def norm_range(norm: dict) -> tuple[float, float]:
+    """(low, high) of a saved affine normalisation ``y = x * scale + offset``."""
+    scale, offset = norm["scale"][0], norm["offset"][0]
+    return round(-offset / scale, 4), round((1 - offset) / scale, 4)
 
 
 CASES = {
@@ -107,6 +115,8 @@ def test_dataset_trains_and_tests_through_the_cli(name, tmp_path):
         unit = np.load(tmp_path / "fc" / "forecast.npy")
         assert back.shape == unit.shape == (1, 2, 1, 8, 8)
         assert back.min() >= 10.0 - 1e-3 and back.max() <= 69.0 + 1e-3  # raw units again
+        lo, hi = norm_range(norm)
+        assert lo == 10.0 and 10.0 < hi < 69.0  # fitted on the training frames only
     if name != "arrays":
         check = dict(options)
         if name in ("hko7", "germany"):
@@ -119,3 +129,15 @@ def test_data_check_explains_a_broken_copy(tmp_path, capsys):
     assert main(["data", "check", "taxibj", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "BJ13_M32x32_T30_InOut.h5" in out or "missing" in out.lower()
+
+
+def test_predict_input_goes_through_the_run_normalisation(tmp_path):
+    raw = 10.0 + np.arange(4, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32)
+    np.save(tmp_path / "raw.npy", raw)
+    frames = read_frames(tmp_path / "raw.npy", Normalizer.fixed_range(10.0, 20.0))
+    np.testing.assert_allclose(frames[0, :, 0, 0, 0], [0.0, 0.1, 0.2, 0.3], atol=1e-6)
+    # raw uint8 pixels with a 0..255 normalisation (KTH, HKO-7) are scaled once, not twice
+    np.save(tmp_path / "pixels.npy", np.full((3, 2, 2), 255, np.uint8))
+    pixels = read_frames(tmp_path / "pixels.npy", Normalizer.fixed_range(0, 255))
+    np.testing.assert_allclose(pixels, 1.0)
+    np.testing.assert_allclose(read_frames(tmp_path / "pixels.npy"), 1.0)  # no run normalisation

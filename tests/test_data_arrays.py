@@ -138,6 +138,9 @@ def test_folder_of_split_files_carves_validation(tmp_path):
     assert len(val) == 9 and val.windows[0].start == 37  # 46 windows, last 9
     assert max(w.stop for w in train.windows) <= 37
     assert len(test) == 16 and test.normalizer.to_dict() == train.normalizer.to_dict()
+    # min-max over the frames trained on (0..36), not over the carved validation frames
+    assert "37 frames" in train.normalizer.fitted_on
+    np.testing.assert_allclose(train.normalizer.inverse(np.ones(1)), ramp(50)[36].max())
 
 
 def test_bad_values_are_errors_naming_the_file(tmp_path):

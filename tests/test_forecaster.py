@@ -127,3 +127,22 @@ def test_compiled_step_agrees_with_eager():
     torch.testing.assert_close(
         eager.predict(frames[:, :2], 3), compiled.predict(frames[:, :2], 3), rtol=1e-4, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("name", ["ms-convlstm", "predrnn", "ms-motionrnn", "cms-lstm"])
+def test_channels_last_agrees_with_contiguous(name):
+    plain = tiny(name, num_layers=2, hidden_channels=4, image_size=16)
+    nhwc = tiny(name, num_layers=2, hidden_channels=4, image_size=16, channels_last=True)
+    nhwc.load_state_dict(plain.state_dict())
+    conv_weights = [p for p in nhwc.parameters() if p.dim() == 4]
+    assert conv_weights
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights)
+    frames = torch.rand(2, 4, 1, 16, 16)
+    a, b = plain(frames, 2), nhwc(frames, 2)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    for p, q in zip(plain.parameters(), nhwc.parameters(), strict=True):
+        if p.grad is not None:  # float sums in another order: tolerance relative to the largest grad
+            scale = float(p.grad.abs().max())
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-3 * scale + 1e-6)

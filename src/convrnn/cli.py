@@ -101,7 +101,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
             "Forecast HORIZON frames after the input frames with a trained run. Writes forecast.npy "
             "(N, horizon, C, H, W) in [0, 1], PNG frames and a GIF per sequence to --out. Inputs: a "
             ".npy/.npz array (T, H, W), (T, C, H, W) or (N, T, C, H, W), uint8 or float in [0, 1], or a "
-            "folder of PNG frames sorted by name. Bad input writes nothing."
+            "folder of PNG frames sorted by name. If the run saved a normalization.json (datasets "
+            "other than Moving MNIST), the input is raw data in the units that file names, is "
+            "normalised as the training data were, and forecast_raw.npy holds the forecast in those "
+            "units. Bad input writes nothing."
         ),
     )
     p.add_argument("run_dir", help="run directory written by `convrnn train`")

@@ -23,7 +23,8 @@ def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
 
     Without a ``normalizer``, uint8 data are scaled by 1/255 and float data must
     already lie in [0, 1]. With one (the run's, fitted on its training split),
-    the values are raw units and go through ``normalizer.transform``.
+    the values (uint8 too) are raw data in ``normalizer.units`` and go through
+    ``normalizer.transform``, exactly as the training data did.
     Returns float32 ``(N, T, C, H, W)``; ``(T, H, W)`` and ``(T, C, H, W)`` get
     a leading sequence axis (and a channel axis for ``(T, H, W)``).
     """
@@ -41,7 +42,7 @@ def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
             f"{path}: unsupported input; give a .npy, a .npz or a folder of PNG frames"
         )
     if array.dtype == np.uint8:
-        array = array.astype(np.float32) / 255.0
+        array = array.astype(np.float32) / (255.0 if normalizer is None else 1.0)
     elif np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float32)
     else:
@@ -59,7 +60,9 @@ def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
         )
     if not np.isfinite(array).all():
         raise InputError(f"{path}: contains NaN or infinite values; fill or drop them first")
-    if normalizer is None and (array.min() < 0 or array.max() > 1):
+    if normalizer is not None:
+        return np.asarray(normalizer.transform(array), dtype=np.float32)
+    if array.min() < 0 or array.max() > 1:
         raise InputError(
             f"{path}: values lie in [{array.min():.3g}, {array.max():.3g}] but the model expects [0, 1]; "
             "normalise them as the training data were"
@@ -131,7 +134,8 @@ def predict_run(
     """Forecast ``horizon`` frames; writes ``forecast.npy``, PNG frames and a GIF per sequence to ``out_dir``.
 
     For runs whose data were normalised (``normalization.json``), the input is
-    in raw units, and ``forecast_raw.npy`` holds the forecast mapped back to them.
+    in raw units (its ``units`` entry), is normalised as the training data were,
+    and ``forecast_raw.npy`` holds the forecast mapped back to those units.
     """
     from convrnn.viz import save_gif, save_png
 

@@ -74,7 +74,7 @@ DEFAULTS = Preset(
 
 STACKS = ("flat", "multiscale")
 STACK_OPTIONS = {"flat": (), "multiscale": ("skip",)}
-FORECASTER_OPTIONS = ("embed", "checkpointing", "compile")
+FORECASTER_OPTIONS = ("embed", "checkpointing", "compile", "channels_last")
 
 
 @dataclass(frozen=True)

@@ -107,8 +107,8 @@ register_model(
     ConvLSTMCell,
     summary="ConvLSTM (Shi et al. 2015); its MS twin is MS-ConvLSTM, i.e. SMS-LSTM of the MS-LSTM paper",
     params={"ms-rnn": 1_772_737, "ms-lstm": 444_001},
-    notes="Gate order i, f, g, o; no peepholes, as in the MS-RNN code. The x- and h-convolutions run as "
-    "one convolution over [x, h] with both bias vectors kept, so the count equals the official code's. "
+    notes="Gate order i, f, g, o; no peepholes, as in the MS-RNN code. The x- and h-convolutions each "
+    "compute all four gates at once, with both bias vectors kept, so the count equals the official code's. "
     "ce=/dcb=/se= add CMS-LSTM's CE, MoDeRNN's DCB and CMS-LSTM's SE (CMS-LSTM Table 3 rows: "
     "ce=True, se=True is CMS-LSTM; se_scales=(1,) and (1, 2) are its 1- and 2-scale SE); under the "
     "ms-rnn/ms-lstm presets SE uses kernel 3 as in the MS-RNN repository's CMS-LSTM port, so "

@@ -75,7 +75,7 @@ register_model(
     params={"ms-rnn": 7_576_897, "ms-lstm": 1_896_097},
     notes=(
         "As the MS-RNN repository's MK_LSTM_Cell (ms_lstm.py) and paper Eq. 3: per kernel size a "
-        "biased x-conv and a biased h-conv to 4C (run as one convolution over [x, h], both biases "
+        "biased x-conv and a biased h-conv to 4C (each one convolution for all gates, both biases "
         "kept), output gate from both kernels' o plus a 3x3 conv on c3 and a 5x5 conv on c5, 1x1 "
         "fusion of [c3, c5]. Kernel sizes are fixed at 3 and 5 whatever the preset's kernel_size "
         "(passing kernel_size is an error). No LayerNorm, no forget bias under the presets. The "

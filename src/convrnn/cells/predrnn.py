@@ -121,7 +121,7 @@ register_model(
         "to 7C), the output gate uses one k x k convolution on c and another on m (thuml: one conv on "
         "[c, m]), no LayerNorm and no forget bias under the presets (thuml: LayerNorm and forget bias "
         "1.0; both are available as norm='layer', forget_bias=1.0, but the thuml bias-free, "
-        "one-x-conv layout is not). The x- and h-convolutions run as one convolution over [x, h] "
+        "one-x-conv layout is not). The x- and h-convolutions each compute all their gates at once "
         "with both bias vectors kept, so the count equals the official code's. The zig-zag memory "
         "starts from zeros at the first step. ce=True / se=True add CMS-LSTM's blocks as CMS-LSTM "
         "Table 3 transplants them (no official code exists for the transplant): CE on (x, h) before "

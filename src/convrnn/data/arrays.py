@@ -292,7 +292,16 @@ class ArraySequences(WindowDataset):
             train_source, train_layout = source, lay
         else:
             train_source, train_layout = self._open(files["train"], key, layout, max_bytes)
-        return tracks, windows, [(train_source, train_layout, 0, train_source.shape[0])]
+        fit_stop = train_source.shape[0]
+        if files["val"] is None:
+            # validation is carved from the training file: fit only on what is trained on,
+            # the frames (or sequences) before the first validation window
+            train_tracks = self._tracks(train_source, train_layout, 0, fit_stop)
+            every = self._windows(train_tracks, train_layout, 0, fit_stop, length, stride, step)
+            _, val = carve_validation(every, fraction=val_fraction)
+            first = min(w.source if train_layout.startswith("N") else w.start for w in val)
+            fit_stop = first if first > 0 else fit_stop
+        return tracks, windows, [(train_source, train_layout, 0, fit_stop)]
 
     def _make_normalizer(self, normalize, value_range, per_channel, zr, train_tracks) -> Normalizer:
         if normalize == "none":

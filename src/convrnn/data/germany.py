@@ -119,8 +119,8 @@ class Germany(WindowDataset):
                 f"Germany {split}: no gap-free window of {seq_len} x {sample_every} keys"
             )
         rain = Normalizer.rain(
-            GERMANY_ZR
-        )  # for mm/h; the file's mm/5 min are multiplied by 12 first
+            GERMANY_ZR, units="mm/h (RYDL.hdf5 holds mm per 5 min: multiply by 12)"
+        )
         super().__init__(split, windows, germany_info(seq_len=seq_len, size=self.size), rain)
         self.notes = [
             f"{self.path}: {len(keys)} keys; {len(stamped)} in years {years[split]} "

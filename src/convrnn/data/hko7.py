@@ -139,7 +139,12 @@ class HKO7(WindowDataset):
         if not windows:
             raise DatasetError(f"HKO-7 {split}: no gap-free window of {seq_len} frames")
         info = hko7_info(seq_len=seq_len, size=self.size)
-        pixel = Normalizer.fixed_range(0, 255, fitted_on="8-bit PNG value / 255 (HKO-7 pixel)")
+        pixel = Normalizer.fixed_range(
+            0,
+            255,
+            fitted_on="8-bit PNG value / 255 (HKO-7 pixel)",
+            units="8-bit HKO-7 pixel value (0-255)",
+        )
         super().__init__(split, windows, info, pixel)
         self.notes = notes
         self.frame_shape: tuple[int, int] | None = None

@@ -316,7 +316,12 @@ class KTH(WindowDataset):
         )
         info = kth_info(protocol=protocol, size=self.size)
         super().__init__(
-            split, windows, info, Normalizer.fixed_range(0, 255, fitted_on="8-bit grey / 255")
+            split,
+            windows,
+            info,
+            Normalizer.fixed_range(
+                0, 255, fitted_on="8-bit grey / 255", units="8-bit grey value (0-255)"
+            ),
         )
         self.notes = notes
         if not windows:

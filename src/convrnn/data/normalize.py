@@ -60,6 +60,8 @@ class Normalizer:
     law: ZRLaw | None = None
     clip: bool = True
     fitted_on: str = ""
+    #: what the raw values are (``convrnn predict`` reads its input in these units)
+    units: str = "the data's own units"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -72,10 +74,12 @@ class Normalizer:
     @classmethod
     def identity(cls) -> Normalizer:
         """Data already in [0, 1]."""
-        return cls("identity", fitted_on="none (data already in [0, 1])")
+        return cls("identity", fitted_on="none (data already in [0, 1])", units="[0, 1]")
 
     @classmethod
-    def fixed_range(cls, low: Any, high: Any, clip: bool = True, fitted_on: str = "") -> Normalizer:
+    def fixed_range(
+        cls, low: Any, high: Any, clip: bool = True, fitted_on: str = "", units: str = ""
+    ) -> Normalizer:
         """``low -> 0`` and ``high -> 1`` (scalars or one value per channel)."""
         lo = np.atleast_1d(np.asarray(low, dtype=np.float64))
         hi = np.atleast_1d(np.asarray(high, dtype=np.float64))
@@ -88,18 +92,21 @@ class Normalizer:
             [float(v) for v in -lo * scale],
             clip=clip,
             fitted_on=fitted_on or f"fixed range [{low}, {high}]",
+            units=units or cls.units,
         )
 
     @classmethod
     def dbz(cls) -> Normalizer:
         """Reflectivity (dBZ) -> HKO-7 pixel ``(dBZ + 10) / 70``, clipped."""
-        return cls("dbz", fitted_on="fixed HKO-7 mapping (dBZ + 10) / 70")
+        return cls("dbz", fitted_on="fixed HKO-7 mapping (dBZ + 10) / 70", units="dBZ")
 
     @classmethod
-    def rain(cls, law: str | ZRLaw | dict = "marshall-palmer") -> Normalizer:
+    def rain(cls, law: str | ZRLaw | dict = "marshall-palmer", units: str = "mm/h") -> Normalizer:
         """Rain rate (mm/h) -> dBZ with ``law`` -> HKO-7 pixel, clipped."""
         law = zr_law(law)
-        return cls("rain", law=law, fitted_on=f"fixed mm/h -> dBZ ({law.name}) -> pixel")
+        return cls(
+            "rain", law=law, fitted_on=f"fixed mm/h -> dBZ ({law.name}) -> pixel", units=units
+        )
 
     @property
     def channels(self) -> int:
@@ -144,6 +151,7 @@ class Normalizer:
             "law": None if self.law is None else self.law.to_dict(),
             "clip": self.clip,
             "fitted_on": self.fitted_on,
+            "units": self.units,
         }
 
     @classmethod
@@ -157,11 +165,16 @@ class Normalizer:
             law=None if law is None else ZRLaw.from_dict(law),
             clip=bool(d.get("clip", True)),
             fitted_on=str(d.get("fitted_on", "")),
+            units=str(d.get("units", cls.units)),
         )
 
 
 def fit_minmax(
-    chunks: Iterable[np.ndarray], per_channel: bool = False, clip: bool = True, fitted_on: str = ""
+    chunks: Iterable[np.ndarray],
+    per_channel: bool = False,
+    clip: bool = True,
+    fitted_on: str = "",
+    units: str = "",
 ) -> Normalizer:
     """Min-max normaliser from an iterable of ``(n, C, H, W)`` chunks (streamed, never concatenated)."""
     lo = hi = None
@@ -189,5 +202,9 @@ def fit_minmax(
         )
     what = fitted_on or "the training split"
     return Normalizer.fixed_range(
-        lo, hi, clip=clip, fitted_on=f"min-max over {what} ({frames} frames): [{lo}, {hi}]"
+        lo,
+        hi,
+        clip=clip,
+        fitted_on=f"min-max over {what} ({frames} frames): [{lo}, {hi}]",
+        units=units,
     )

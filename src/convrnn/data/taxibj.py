@@ -202,7 +202,10 @@ class TaxiBJ(WindowDataset):
             if len(part):
                 lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
         normalizer = Normalizer.fixed_range(
-            lo, hi, fitted_on=f"min-max over the first {total - n_test} complete slots (both flows)"
+            lo,
+            hi,
+            fitted_on=f"min-max over the first {total - n_test} complete slots (both flows)",
+            units="vehicles per 30-minute slot (the .h5 values)",
         )
         windows: list[Window] = []
         for source, (_, data, times, _) in enumerate(raw_all):
@@ -223,7 +226,10 @@ class TaxiBJ(WindowDataset):
             if len(src.shape) != 5 or src.shape[2:] != FRAME_SHAPE:
                 raise DatasetError(f"{path}: {k} has shape {src.shape}, expected (N, T, 2, 32, 32)")
         normalizer = Normalizer.fixed_range(
-            -1.0, 1.0, fitted_on="fixed [-1, 1] -> [0, 1] of dataset.npz"
+            -1.0,
+            1.0,
+            fitted_on="fixed [-1, 1] -> [0, 1] of dataset.npz",
+            units="dataset.npz values in [-1, 1]",
         )
         self.frames = []
         windows = []

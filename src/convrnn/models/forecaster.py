@@ -29,7 +29,9 @@ class Forecaster(nn.Module):
 
     Options: ``checkpointing="step"`` recomputes each time step in backward
     instead of keeping its activations; ``compile=True`` runs the time step
-    through ``torch.compile``.
+    through ``torch.compile``; ``channels_last=True`` keeps weights, frames and
+    recurrent states in the NHWC memory format (faster convolutions on GPUs
+    with tensor cores; see ``benchmarks/README.md`` for its effect on CPUs).
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class Forecaster(nn.Module):
         embed: str = "conv",
         checkpointing: str = "none",
         compile: bool = False,
+        channels_last: bool = False,
         image_size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
@@ -71,6 +74,10 @@ class Forecaster(nn.Module):
         #: how the registry built this model (enough to rebuild it); empty if built by hand
         self.config: dict[str, Any] = {}
         self.compiled = compile
+        self.channels_last = channels_last
+        if channels_last:
+            for tensor in (*self.parameters(), *self.buffers()):
+                tensor.data = self._memory_format(tensor.data)
         # torch.compile one time step (not the whole rollout): a small graph, reused at every step
         self._step = torch.compile(self.step) if compile else self.step
 
@@ -107,11 +114,20 @@ class Forecaster(nn.Module):
     def init_state(self, batch: int, height: int, width: int, ref: Tensor) -> StackState:
         """Zero recurrent state for frames of ``height`` x ``width``."""
         p = self.patch_size
-        return self.stack.init_state(batch, height // p, width // p, ref.device, ref.dtype)
+        state = self.stack.init_state(batch, height // p, width // p, ref.device, ref.dtype)
+        if self.channels_last:
+            state = torch.utils._pytree.tree_map(self._memory_format, state)
+        return state
+
+    def _memory_format(self, x: Tensor) -> Tensor:
+        """``x`` in this model's memory format (NHWC for 4-D tensors under ``channels_last``)."""
+        if self.channels_last and isinstance(x, Tensor) and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def step(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState, list[Tensor]]:
         """One time step: frame ``(B, C, H, W)`` -> next-frame prediction, new state, layer outputs."""
-        z = self.embed(patch(frame, self.patch_size))
+        z = self.embed(self._memory_format(patch(frame, self.patch_size)))
         outputs, state = self.stack(z, state)
         return unpatch(self.head(outputs[-1]), self.patch_size), state, outputs
 
