@@ -143,6 +143,7 @@ def test_channels_last_agrees_with_contiguous(name):
     a.square().sum().backward()
     b.square().sum().backward()
     for p, q in zip(plain.parameters(), nhwc.parameters(), strict=True):
-        if p.grad is not None:  # float sums in another order: tolerance relative to the largest grad
+        # float sums in another order: tolerance relative to the largest gradient
+        if p.grad is not None:
             scale = float(p.grad.abs().max())
             torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-3 * scale + 1e-6)
