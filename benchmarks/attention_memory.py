@@ -39,6 +39,39 @@ def attention_matrix_bytes(model: torch.nn.Module, height: int, width: int, step
     return 4 * total * steps
 
 
+def measure(
+    name: str,
+    sizes: list[int],
+    preset: str = "cms-lstm",
+    hidden: int = 64,
+    layers: int = 4,
+    frames: int = 2,
+    batch: int = 1,
+) -> list[dict[str, int]]:
+    """Per size: ``{"size", "saved_bytes", "softmax_bytes"}`` of one training forward, no patching."""
+    rows = []
+    for size in sizes:
+        torch.manual_seed(0)
+        model = convrnn.build_model(
+            name,
+            preset,
+            image_size=size,
+            patch_size=1,
+            hidden_channels=hidden,
+            num_layers=layers,
+        )
+        sequence = torch.rand(batch, frames, 1, size, size)
+        rows.append(
+            {
+                "size": size,
+                "saved_bytes": activation_bytes(model, sequence, 1),
+                "softmax_bytes": batch * attention_matrix_bytes(model, size, size, frames - 1),
+            }
+        )
+        del model
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -59,27 +92,15 @@ def main() -> None:
     )
     print(f"{'model':<14}{'size':>8}{'saved bytes':>16}{'MiB':>10}{'stored softmax MiB':>20}")
     for name in args.models.split(","):
-        saved = []
-        for size in sizes:
-            torch.manual_seed(0)
-            model = convrnn.build_model(
-                name,
-                args.preset,
-                image_size=size,
-                patch_size=1,
-                hidden_channels=args.hidden,
-                num_layers=args.layers,
-            )
-            frames = torch.rand(args.batch, args.frames, 1, size, size)
-            nbytes = activation_bytes(model, frames, 1)
-            matrices = args.batch * attention_matrix_bytes(model, size, size, args.frames - 1)
-            saved.append(nbytes)
+        rows = measure(name, sizes, args.preset, args.hidden, args.layers, args.frames, args.batch)
+        for row in rows:
+            size, nbytes = row["size"], row["saved_bytes"]
             print(
                 f"{name:<14}{f'{size}x{size}':>8}{nbytes:>16,}{nbytes / 2**20:>10.1f}"
-                f"{matrices / 2**20:>20.1f}"
+                f"{row['softmax_bytes'] / 2**20:>20.1f}"
             )
-            del model
-        print(f"{name:<14}{'ratio':>8}{saved[-1] / saved[0]:>16.2f}  ({sizes[-1]} vs {sizes[0]})")
+        ratio = rows[-1]["saved_bytes"] / rows[0]["saved_bytes"]
+        print(f"{name:<14}{'ratio':>8}{ratio:>16.2f}  ({sizes[-1]} vs {sizes[0]})")
 
 
 if __name__ == "__main__":

@@ -14,19 +14,22 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from convrnn.cost import BenchSpec, activation_bytes, bench_row, max_square_size, peak_memory_bytes
+from convrnn.cost import BenchSpec, activation_bytes, bench_row, max_square_size, peak_memory_stats
 
 MODELS = [
     "convlstm", "trajgru", "predrnn", "predrnn-v2", "predrnn++", "mim", "motionrnn", "preciplstm",
     "mk-lstm", "sa-convlstm", "sa-convlstm-base", "cms-lstm", "modernn",
 ]  # fmt: skip
 T_IN, T_OUT, SIZE = 10, 10, 64
+#: the attention-memory section: the cms-lstm preset's 4 layers x 64 hidden at two sides, no patching
+ATTENTION_SIZES, ATTENTION_HIDDEN = (32, 64), 64
 
 
 def mib(nbytes: float) -> str:
@@ -46,8 +49,8 @@ def step_time(model, frames, steps: int) -> float:
 def table_one(steps: int) -> tuple[list[str], dict[str, dict]]:
     rows, data = [], {}
     header = (
-        "| model | params | GMACs | activation MiB | step s | MS twin GMACs | MS activation MiB | "
-        "MS step s | MS / flat activations |\n|---|---|---|---|---|---|---|---|---|"
+        "| model | params | MS params | GMACs | activation MiB | step s | MS twin GMACs | "
+        "MS activation MiB | MS step s | MS / flat activations |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     for name in MODELS:
         flat = bench_row(spec(name), timing=False, peak_memory=False)
@@ -58,8 +61,10 @@ def table_one(steps: int) -> tuple[list[str], dict[str, dict]]:
             del model
             gc.collect()
         data[name] = {"flat": flat, "ms": ms}
+        ms_params = "same" if ms["params"] == flat["params"] else f"{ms['params']:,}"
         rows.append(
-            f"| {name} | {flat['params']:,} | {flat['macs'] / 1e9:.1f} | {mib(flat['activation_bytes'])} | "
+            f"| {name} | {flat['params']:,} | {ms_params} | {flat['macs'] / 1e9:.1f} | "
+            f"{mib(flat['activation_bytes'])} | "
             f"{flat['step_seconds']:.2f} | {ms['macs'] / 1e9:.1f} | {mib(ms['activation_bytes'])} | "
             f"{ms['step_seconds']:.2f} | {ms['activation_bytes'] / flat['activation_bytes']:.3f} |"
         )
@@ -95,6 +100,56 @@ def checkpointing_rows(steps: int) -> list[str]:
         )
         print(out[-1], flush=True)
     return out
+
+
+def channels_last_rows(steps: int) -> list[str]:
+    out = ["| model | step s | with channels_last | time ratio |", "|---|---|---|---|"]
+    for name in ("convlstm", "ms-convlstm"):
+        plain, nhwc = spec(name).build(), spec(name, channels_last=True).build()
+        nhwc.load_state_dict(plain.state_dict())  # copy_ keeps each parameter's NHWC layout
+        frames = spec(name).frames()
+        t_plain, t_nhwc = alternate(lambda m=plain, f=frames: step_time(m, f, steps),
+                                    lambda m=nhwc, f=frames: step_time(m, f, steps))  # fmt: skip
+        out.append(f"| {name} | {t_plain:.2f} | {t_nhwc:.2f} | {t_nhwc / t_plain:.2f} |")
+        print(out[-1], flush=True)
+    return out
+
+
+def attention_rows() -> list[str]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from attention_memory import measure
+
+    small, large = ATTENTION_SIZES
+    out = [f"| model | saved MiB at {small}x{small} | at {large}x{large} | ratio | "
+           f"stored softmax MiB at {large}x{large} (not kept) |", "|---|---|---|---|---|"]  # fmt: skip
+    for name in ("cms-lstm", "sa-convlstm"):
+        rows = measure(name, [small, large], "cms-lstm", ATTENTION_HIDDEN, layers=4, frames=2)
+        a, b = rows[0]["saved_bytes"], rows[1]["saved_bytes"]
+        out.append(
+            f"| {name} | {a / 2**20:,.1f} | {b / 2**20:,.1f} | {b / a:.2f}x | "
+            f"{rows[1]['softmax_bytes'] / 2**20:,.0f} |"
+        )
+        print(out[-1], flush=True)
+    return out
+
+
+def peak_rows(data: dict[str, dict]) -> tuple[list[str], set[str]]:
+    out = ["| model | activation MiB | peak MiB of a training step | peak / activations |",
+           "|---|---|---|---|"]  # fmt: skip
+    methods = set()
+    for name in ("convlstm", "ms-convlstm", "predrnn", "ms-predrnn"):
+        flat = name.removeprefix("ms-")
+        if flat in data:
+            act = data[flat]["ms" if name.startswith("ms-") else "flat"]["activation_bytes"]
+        else:
+            act = activation_bytes(spec(name).build(), spec(name).frames(), T_IN)
+        peak = peak_memory_stats(spec(name))  # a fresh process per model
+        methods.add(peak["peak_memory_method"])
+        nbytes = peak["peak_memory_bytes"]
+        shown = ("-", "-") if nbytes is None else (mib(nbytes), f"{nbytes / act:.2f}")
+        out.append(f"| {name} | {mib(act)} | {shown[0]} | {shown[1]} |")
+        print(out[-1], flush=True)
+    return out, methods
 
 
 def bf16_step(model, frames) -> float:
@@ -164,7 +219,10 @@ def efficiency_rows(steps: int) -> list[str]:
 
 
 def max_size_rows() -> list[str]:
-    out = ["| model | max side at 16 GB | max side at 40 GB |", "|---|---|---|"]
+    out = [
+        "| model | max side at 16 GB | max side at 40 GB | fit error at 96 |",
+        "|---|---|---|---|",
+    ]
     for name in (
         "convlstm",
         "ms-convlstm",
@@ -173,9 +231,11 @@ def max_size_rows() -> list[str]:
         "motionrnn",
         "ms-motionrnn",
     ):
-        sides = [max_square_size(spec(name), int(g * 2**30), probe_sizes=(32, 64, 96))["max_side"]
-                 for g in (16, 40)]  # fmt: skip
-        out.append(f"| {name} | {sides[0]} | {sides[1]} |")
+        fits = [max_square_size(spec(name), int(g * 2**30), probe_sizes=(32, 64, 96))
+                for g in (16, 40)]  # fmt: skip
+        sides = ["-" if f["max_side"] is None else f["max_side"] for f in fits]
+        error = "-" if fits[0]["fit_error"] is None else f"{fits[0]['fit_error']:.2%}"
+        out.append(f"| {name} | {sides[0]} | {sides[1]} | {error} |")
         print(out[-1], flush=True)
     return out
 
@@ -187,14 +247,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke test: two models at 32x32")
     args = parser.parse_args()
     if args.quick:
-        global SIZE, MODELS
+        global SIZE, MODELS, ATTENTION_SIZES, ATTENTION_HIDDEN
         SIZE, MODELS = 32, ["convlstm", "predrnn"]
+        ATTENTION_SIZES, ATTENTION_HIDDEN = (16, 32), 16
     torch.manual_seed(0)
     started = time.strftime("%Y-%m-%d %H:%M")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
-    peak = {n: peak_memory_bytes(spec(n)) for n in ("convlstm", "ms-convlstm")}
     table, data = table_one(args.steps)
+    peak, peak_methods = peak_rows(data)
     ckpt = checkpointing_rows(args.steps)
+    nhwc = channels_last_rows(args.steps)
+    attention = attention_rows()
     prec = precision_rows()
     eff = efficiency_rows(args.steps)
     sizes = max_size_rows()
@@ -210,17 +273,43 @@ Preset `ms-rnn` (6 layers x 64 hidden, kernel 3, no patching), 64x64 frames, 10 
 batch 1. GMACs: one training forward, counted by PyTorch's FLOP counter (MACs = FLOPs / 2, the unit of
 the OpenSTL and MS-RNN tables). Activation MiB: bytes saved for backward in that forward (exact,
 device-independent). Step s: median training step (forward, loss, backward, Adam) after warm-up.
-The MS twin has exactly the parameters of its flat model (LayerNorm models excepted: their norms
-follow each layer's size).
+MS params: "same" where the MS twin has exactly the parameters of its flat model (every model under
+this preset, which has no LayerNorm; with LayerNorm the norms follow each layer's size).
 
 {chr(10).join(table)}
 
-Peak memory of a training step (RSS growth in a fresh process, CPU): convlstm {mib(peak["convlstm"])} MiB,
-ms-convlstm {mib(peak["ms-convlstm"])} MiB.
+## Peak memory of a training step
+
+One full training step (forward, loss, backward and Adam's `optimizer.step()`), each model in a
+fresh process, after one warm-up step: the memory the step needs on top of the weights, Adam's
+moments and the frames (saved activations, their gradients, the weight gradients, workspace).
+Measured as the RSS high-water mark (`VmHWM`, reset through `/proc/self/clear_refs` after the
+warm-up) minus the RSS before the step; method: {", ".join(sorted(peak_methods))}. Same setting as
+Table I.
+
+{chr(10).join(peak)}
 
 ## Activation checkpointing per time step (`checkpointing="step"`)
 
 {chr(10).join(ckpt)}
+
+## Channels-last memory format (`channels_last=True`)
+
+Same weights in NCHW and NHWC, training step time measured alternately in one run (ms-rnn preset,
+64x64, 10 -> 10, batch 1).
+
+{chr(10).join(nhwc)}
+
+## Attention memory: linear in the number of pixels (SA-ConvLSTM, CMS-LSTM)
+
+Bytes saved for backward by one training step (input_length 1, 2 frames, batch 1) of `cms-lstm` and
+`sa-convlstm` at the `cms-lstm` preset's 4 layers x {ATTENTION_HIDDEN} hidden, without patching
+(`patch_size=1`, so the attention sees all H x W positions; LayerNorm built for each size), from
+`benchmarks/attention_memory.py`. Doubling the side multiplies the pixels by 4: linear memory
+gives a ratio of about 4x (target <= 5x), attention that kept its softmax matrices would give 16x.
+The last column is what those matrices alone would take at the larger size if they were stored.
+
+{chr(10).join(attention)}
 
 ## bf16 mixed precision on the CPU
 
@@ -238,8 +327,10 @@ The convolutions of a `convlstm` (ms-rnn preset) training step, run alone at the
 
 ## Largest square image that trains at batch 1 (MS-RNN Fig. 1 analogue)
 
-`convrnn bench --max-size --budget 16GB|40GB`: activation bytes measured at 32, 64 and 96 pixels and
-fitted exactly as a + b H W; memory = (2 + 2 Adam moments) x 4 x params + 2 x activations (MS-RNN Eq. 2).
+`convrnn bench --max-size --budget 16GB|40GB`: parameters and activation bytes measured at 32 and 64
+pixels and fitted as a + b H W (the parameters grow with H W only for LayerNorm models); memory =
+(2 + 2 Adam moments) x 4 x params + 2 x activations (MS-RNN Eq. 2). Fit error: the relative error of
+that memory model at the third probe, 96 pixels.
 
 {chr(10).join(sizes)}
 """

@@ -304,5 +304,139 @@ def test_attention_and_context_maps_are_drawn(tmp_path, mnist_cache):
         == 0
     )
     results = run / "test-results"
-    assert (results / "attention_00.png").exists() and (results / "context_00.png").exists()
+    for kind in ("attention", "context"):  # the first and the last of the 2 layers
+        assert {p.name for p in results.glob(f"{kind}_00_*.png")} == {
+            f"{kind}_00_layer0.png",
+            f"{kind}_00_layer1.png",
+        }
     assert main(["test", str(run), "--attention-maps", "8"]) == 2
+    assert main(["test", str(run), "--attention-maps", "8,8", "--map-layers", "first"]) == 2
+    assert main(["test", str(run), "--attention-maps", "8,8", "--map-layers", "5"]) == 2
+
+
+def test_trainer_gets_num_nodes_from_config(tmp_path, capsys):
+    from convrnn.train import config as config_lib
+    from convrnn.train.fit import _trainer
+
+    assert main(["train", "--num-nodes", "2", "--devices", "3", "--print-config"]) == 0
+    printed = config_lib.yaml_load(capsys.readouterr().out)["train"]
+    assert (printed["num_nodes"], printed["devices"]) == (2, 3)
+    cfg = config_lib.resolve(
+        {"train": {"num_nodes": 2, "accelerator": "cpu", "progress_bar": False}}
+    )
+    trainer = _trainer(cfg, tmp_path, [])
+    assert trainer.num_nodes == 2 and trainer.world_size == 2  # 1 device x 2 nodes: DDP
+    assert type(trainer.strategy).__name__ == "DDPStrategy"
+
+
+def test_external_launch_needs_out(monkeypatch, capsys):
+    monkeypatch.delenv("CONVRNN_RUN_DIR", raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert main(["train", "--devices", "4", "--num-nodes", "2"]) == 2
+    assert "needs --out RUN_DIR" in capsys.readouterr().err
+
+
+def test_test_command_splits_and_argument_checks(trained, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["test", str(trained), "--split", "bogus"])
+    assert e.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["test", str(trained), "--max-sequences", "0"])
+    assert e.value.code == 2 and "--max-sequences: must be at least 1" in capsys.readouterr().err
+
+    assert main(["test", str(trained), "--pictures", "0"]) == 0
+    test_report = (trained / "metrics.json").read_text()
+    assert main(["test", str(trained), "--split", "val", "--pictures", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"metrics: {trained / 'metrics_val.json'}" in out
+    assert (trained / "metrics.json").read_text() == test_report  # test results untouched
+    val = json.loads((trained / "metrics_val.json").read_text())
+    assert val["split"] == "val" and val["num_sequences"] == 4
+    assert (trained / "metrics_per_frame_val.csv").read_text().startswith("frame,model_mse")
+
+
+def test_resume_errors(trained, tmp_path, capsys):
+    assert main(["train", "--resume"]) == 2
+    assert "convrnn train: error: --resume needs --out RUN_DIR" in capsys.readouterr().err
+    assert main(["train", "--out", str(trained), "--resume", "--lr", "1e-2"]) == 2
+    err = capsys.readouterr().err
+    assert "changes train.lr: 0.0003 -> 0.01" in err and "another --out" in err
+    assert main(["train", "--out", str(trained), "--resume", "--max-steps", "20"]) == 2
+    assert "train.max_steps: 6 -> 20" in capsys.readouterr().err
+    (tmp_path / "other.yaml").write_text("train:\n  batch_size: 8\n")
+    assert main(["train", "--out", str(trained), "--resume", "--config",
+                 str(tmp_path / "other.yaml")]) == 2  # fmt: skip
+    assert "train.batch_size: 2 -> 8" in capsys.readouterr().err
+    # settings that keep the run may change: --print-config shows the resumed config
+    assert main(["train", "--out", str(trained), "--resume", "--print-config",
+                 "--set", "train.stop_after=3", "--set", "eval.batch_size=2"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "stop_after: 3" in printed and "max_steps: 6" in printed
+
+
+def test_non_finite_gradient_stops_before_the_step(tmp_path, mnist_cache, monkeypatch, capsys):
+    from convrnn.train.module import ForecastModule
+
+    original = ForecastModule.manual_backward
+
+    def poisoned(self, loss, *args, **kwargs):
+        original(self, loss, *args, **kwargs)
+        if self.iteration == 4:
+            next(p for p in self.model.parameters() if p.grad is not None).grad.fill_(float("nan"))
+
+    monkeypatch.setattr(ForecastModule, "manual_backward", poisoned)
+    run = tmp_path / "nan-grad"
+    assert main(["train", *TINY, "--max-steps", "8", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite gradient" in err and "at training iteration 5" in err
+    assert "last.ckpt of iteration 4 was kept" in err
+    ckpt = weights(run)
+    assert ckpt["convrnn"]["iteration"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def test_non_finite_loss_before_any_checkpoint(tmp_path, mnist_cache, monkeypatch, capsys):
+    from convrnn.train.module import ForecastModule
+
+    monkeypatch.setattr(
+        ForecastModule, "sequence_loss", lambda self, preds, frames: preds.sum() * float("inf")
+    )
+    run = tmp_path / "inf"
+    assert main(["train", *TINY, "--max-steps", "8", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "at training iteration 1" in err and "no checkpoint was written yet" in err
+    assert "was kept" not in err and not (run / "checkpoints" / "last.ckpt").exists()
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    from convrnn.io import write_text_atomic
+
+    previous = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+        os.umask(0o002)
+        write_text_atomic(tmp_path / "b.txt", "y")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o664
+
+
+def test_metrics_json_is_standard_when_psnr_is_infinite(trained, monkeypatch, capsys):
+    import convrnn.evaluate as evaluate_module
+
+    def perfect(model, frames, input_length, mode):
+        return frames[:, input_length:], frames[:, input_length:]
+
+    monkeypatch.setattr(evaluate_module, "forecast", perfect)
+    assert main(["test", str(trained), "--pictures", "0"]) == 0
+    assert "metrics.psnr" in capsys.readouterr().out  # says which values were written as null
+
+    def no_constants(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    text = (trained / "metrics.json").read_text()
+    report = json.loads(text, parse_constant=no_constants)
+    assert report["metrics"]["psnr"] is None and report["metrics"]["mse"] == 0.0
+    assert report["non_finite"]["metrics.psnr_per_frame"] == "inf" and report["non_finite_note"]

@@ -45,3 +45,26 @@ def test_recipes_resolve_and_build(recipe):
     assert model["name"] in convrnn.list_models()
     options = {"image_size": 64, **model["options"]}
     convrnn.build_model(model["name"], model["preset"], **options)
+
+
+def test_num_nodes_key():
+    assert config.resolve()["train"]["num_nodes"] == 1
+    assert config.resolve(config.parse_set(["train.num_nodes=2"]))["train"]["num_nodes"] == 2
+    with pytest.raises(config.ConfigError, match=r"train\.num_nodes"):
+        config.resolve({"train": {"num_nodes": 0}})
+
+
+def test_resume_changes_name_the_fixed_keys():
+    saved = config.resolve()
+    changed = config.resolve(
+        saved,
+        {"train": {"lr": 1e-3, "max_steps": 5000, "devices": 2, "stop_after": 10}},
+        {"model": {"options": {"hidden_channels": 16}}, "data": {"root": "/elsewhere"}},
+        {"eval": {"batch_size": 2}},
+    )
+    assert config.resume_changes(saved, changed) == [
+        "model.options.hidden_channels",
+        "train.lr",
+        "train.max_steps",
+    ]
+    assert config.resume_changes(saved, config.resolve(saved)) == []

@@ -117,7 +117,78 @@ def test_max_square_size_fits_the_budget():
         result["activation_bytes_fixed"] + result["activation_bytes_per_pixel"] * side * side
     )
     assert abs(measured - predicted) <= 0.01 * measured  # activations scale exactly with the area
-    assert result["fixed_bytes"] + 2 * measured <= 64 * 2**20
+    assert result["params_per_pixel"] == 0 and result["fit_error"] is not None
+    assert 16 * result["params_at_max_side"] + 2 * measured <= 64 * 2**20
+
+
+def _eq2_bytes(spec, side):
+    """Training memory of ``spec`` at ``side`` x ``side`` by MS-RNN Eq. (2), measured (Adam: 4 x 4 B/param)."""
+    from convrnn.cost import BenchSpec, activation_bytes
+    from convrnn.registry import count_parameters
+
+    options = {**spec.options, "image_size": (side, side)}
+    probe = BenchSpec(**{**spec.__dict__, "height": side, "width": side, "options": options})
+    model = probe.build()
+    return 16 * count_parameters(model) + 2 * activation_bytes(model, probe.frames(), 2)
+
+
+def test_max_square_size_fits_layernorm_parameters_that_grow_with_the_area():
+    from convrnn.cost import BenchSpec, max_square_size
+
+    spec = BenchSpec("convlstm", None, 32, 32, 2, 2, 1, "cpu", {"num_layers": 2, "hidden_channels": 8,
+                                                                "patch_size": 1, "norm": "layer"})  # fmt: skip
+    budget = 64 * 2**20
+    result = max_square_size(spec, budget_bytes=budget, probe_sizes=(16, 32, 48))
+    side = result["max_side"]
+    assert result["params_per_pixel"] > 0  # LayerNorm over [C, H, W]: weight and bias per pixel
+    assert result["fit_error"] < 1e-6 and result["params_fit_error"] < 1e-6
+    # the largest side is right at the edge: it fits, one pixel more does not
+    assert _eq2_bytes(spec, side) <= budget < _eq2_bytes(spec, side + result["divisor"])
+    # with the parameters held at their 32x32 count (the old model) the side would not fit
+    fixed_params = result["probes"][32]["params"]
+    naive = int(((budget - 16 * fixed_params) / (2 * result["activation_bytes_per_pixel"])) ** 0.5)
+    assert naive > side and _eq2_bytes(spec, naive) > budget
+
+
+def test_max_square_size_without_growth_says_so(monkeypatch):
+    import convrnn.cost as cost
+
+    monkeypatch.setattr(cost, "activation_bytes", lambda model, frames, input_length: 1000)
+    spec = cost.BenchSpec("convlstm", None, 16, 16, 2, 2, 1, "cpu",
+                          {"num_layers": 2, "hidden_channels": 4, "patch_size": 1})  # fmt: skip
+    result = cost.max_square_size(spec, budget_bytes=2**20, probe_sizes=(16, 32))
+    assert result["max_side"] is None and "does not grow" in result["note"]
+    assert result["fit_error"] is None  # two probes: nothing left to check the fit on
+    monkeypatch.undo()
+    tiny = cost.max_square_size(spec, budget_bytes=1000, probe_sizes=(16, 32))
+    assert tiny["max_side"] == 0 and "not even" in tiny["note"]
+
+
+def test_max_size_cli_table_shows_the_fit_error(capsys):
+    from convrnn.cli import main
+
+    assert main(["bench", "--models", "convlstm", "--max-size", "--budget", "64MB", "--frames", "2,2",
+                 "--probe-sizes", "16,32,48", "--set", "num_layers=2", "--set", "hidden_channels=4",
+                 "--set", "patch_size=1", "--set", "norm=layer"]) == 0  # fmt: skip
+    header, row = capsys.readouterr().out.splitlines()[1:3]
+    assert "fit error" in header and row.split()[0] == "convlstm" and row.endswith("%")
+
+
+def test_cpu_peak_memory_is_not_hidden_by_the_parents_high_water_mark():
+    from convrnn.cost import BenchSpec, bench_row
+
+    # raise this process's RSS high-water mark far above what the step needs: a child used to
+    # inherit it (ru_maxrss survives fork and exec), so "growth of ru_maxrss" read 0
+    big = torch.ones(64 * 2**20)  # 256 MiB, touched
+    del big
+    spec = BenchSpec("convlstm", None, 32, 32, 2, 2, 1, "cpu",
+                     {"num_layers": 2, "hidden_channels": 8, "patch_size": 1})  # fmt: skip
+    row = bench_row(spec, timing=False, peak_memory=True)
+    # every tensor saved for backward is alive at once when backward starts, on top of the
+    # baseline (weights, Adam moments, frames), so the step's peak is at least the activations
+    assert row["peak_memory_bytes"] >= row["activation_bytes"] > 0
+    if row["peak_memory_method"] == "vmhwm":  # Linux: exact high-water mark, not a lower bound
+        assert row["peak_memory_bytes"] < 64 * 2**20  # and far below the parent's 256 MiB
 
 
 def test_bench_json_schema(capsys):

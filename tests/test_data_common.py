@@ -96,3 +96,15 @@ def test_info_values_of_the_papers():
     assert (ty.input_length, ty.output_length) == (8, 4)
     assert dataset_info("arrays", normalize="rain").radar is not None
     assert dataset_info("arrays").radar is None
+
+
+def test_contiguous_runs_names_the_repeated_entries():
+    files = ["a.png", "b.png", "c.png", "d.png"]
+    with pytest.raises(
+        ValueError, match=r"^frames/: .*duplicate time, 'b\.png' \(time 6\) and 'c\.png'"
+    ):
+        contiguous_runs([0, 6, 6, 12], 6, names=files, where="frames/")
+    with pytest.raises(ValueError, match=r"time goes backwards, 'c\.png' \(time 12\) and 'd\.png'"):
+        contiguous_runs([0, 6, 12, 7], 6, names=files)
+    with pytest.raises(ValueError, match=r"times 6 and 6; 2 duplicate\(s\) in all"):
+        contiguous_runs([0, 6, 6, 6], 6)

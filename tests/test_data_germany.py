@@ -95,3 +95,33 @@ def test_pickles_with_an_open_file(rydl):
     first = test[1].numpy()
     clone = pickle.loads(pickle.dumps(test))
     np.testing.assert_array_equal(clone[1].numpy(), first)
+
+
+@pytest.mark.parametrize(
+    "years, pair",
+    [
+        ({"train_years": (2006, 2015)}, "train_years and val_years"),
+        ({"val_years": (2016,)}, "val_years and test_years"),
+        ({"train_years": (2006, 2017)}, "train_years and test_years"),
+    ],
+)
+def test_a_year_in_two_splits_is_an_error(rydl, years, pair):
+    with pytest.raises(ValueError, match=rf"years \[20\d\d\] are in both {pair}"):
+        get_dataset("germany", rydl, "train", seq_len=4, size=10, **years)
+
+
+def test_repeated_and_off_minute_keys_name_the_key(rydl, tmp_path):
+    keys = keys_from(datetime(2016, 6, 1), 50)
+    (rydl / "RYDL_keys.txt").write_text(repr(keys[:10] + keys[9:]))  # key 9 twice
+    with pytest.raises(DatasetError, match=r"RYDL_keys\.txt: .*duplicate time, '201606010045'"):
+        get_dataset("germany", rydl, "test", seq_len=4, size=10)
+    (rydl / "RYDL_keys.txt").unlink()
+    write_rydl(tmp_path / "odd.hdf5", extra={"20160601100030": np.zeros((S, S))})
+    with pytest.raises(
+        DatasetError, match=r"odd\.hdf5: key '20160601100030'.*not on a whole minute"
+    ):
+        get_dataset("germany", tmp_path / "odd.hdf5", "test", seq_len=4, size=10)
+    # a 14-digit key on the whole minute is the same time as its 12-digit twin: a duplicate
+    write_rydl(tmp_path / "twin.hdf5", extra={"20160601000000": np.zeros((S, S))})
+    with pytest.raises(DatasetError, match=r"'201606010000'.* and '20160601000000'"):
+        get_dataset("germany", tmp_path / "twin.hdf5", "test", seq_len=4, size=10)

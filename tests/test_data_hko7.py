@@ -119,3 +119,14 @@ def test_check_lists_windows_and_the_missing_day_list(hko_root):
     (hko_root / "hko7_rainy_valid_days.txt").unlink()
     bad = check_dataset("hko7", hko_root, seq_len=4, size=10)
     assert "hko7_rainy_valid_days.txt not found" in str(bad) and bad.splits["train"].error is None
+
+
+def test_a_timestamp_off_the_whole_minute_names_the_file(hko_root):
+    # 01:00:30 would have been truncated to 01:00, silently filling the gap at 01:00
+    folder = hko_root / "radarPNG" / "2009" / "03" / "18"
+    Image.fromarray(np.zeros((S, S), np.uint8)).save(folder / "RAD090318010030.png")
+    with pytest.raises(
+        DatasetError, match=r"RAD090318010030\.png: timestamp .* not on a whole minute"
+    ):
+        get_dataset("hko7", hko_root, "train", seq_len=4, size=10)
+    assert get_dataset("hko7", hko_root, "test", seq_len=4, size=10)  # other days unaffected

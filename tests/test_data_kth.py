@@ -189,3 +189,48 @@ def test_check_reports_counts_and_missing_clips(kth_root, tmp_path):
     bad = check_dataset("kth", kth_root, **opts(tmp_path))
     assert not bad.ok and "frames [9] of 1..50 are missing" in str(bad)
     assert bad.splits["train"].error is None
+
+
+def test_quick_check_says_what_it_read_and_deep_check_reads_every_window(kth_root, tmp_path):
+    # train: person01 boxing starts 1..21 (windows 0..20), then person02 running (AVI, windows 21, 22);
+    # frame 30 of person01 is only in windows 10..20, so the quick check never opens it
+    folder = kth_root / "boxing" / "person01_boxing_d1"
+    (folder / "30.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    quick = check_dataset("kth", kth_root, **opts(tmp_path))
+    text = str(quick)
+    assert quick.ok, text
+    assert "read only the first and last window of each split" in text and "--deep" in text
+    assert "[train] 23 windows (2 read)" in text
+    deep = check_dataset("kth", kth_root, deep=True, **opts(tmp_path))
+    text = str(deep)
+    assert not deep.ok and "read every window of each split" in text
+    error = deep.splits["train"].error
+    assert "11 of 23 windows could not be read" in error and "window 10: " in error
+    assert "person01_boxing_d1/30.png" in error
+    assert deep.splits["val"].error is None and deep.splits["test"].read == 4
+    with pytest.raises(TypeError, match="deep must be True or False"):
+        check_dataset("kth", kth_root, deep="yes", **opts(tmp_path))
+
+
+def test_a_frame_of_another_size_names_the_file(kth_root, tmp_path):
+    folder = kth_root / "boxing" / "person01_boxing_d1"
+    Image.fromarray(np.zeros((H + 2, W), np.uint8)).save(folder / "5.png")
+    train = get_dataset("kth", kth_root, "train", **opts(tmp_path))
+    with pytest.raises(
+        DatasetError, match=r"person01_boxing_d1/5\.png: frame is 16x14 .*expected 16x12"
+    ):
+        train[0]
+    assert train[5].shape == (20, 1, 8, 8)  # frames 6..25 are all 16x12
+    Image.fromarray(np.zeros((H, W + 4), np.uint8)).save(folder / "1.png")
+    with pytest.raises(DatasetError, match=r"6\.png: frame is 16x12 .*expected 20x12 like frame 1"):
+        get_dataset("kth", kth_root, "train", **opts(tmp_path))[5]
+
+
+def test_cli_deep_check_names_a_bad_frame_the_quick_check_misses(kth_root, tmp_path, capsys):
+    from convrnn.cli import main
+
+    (kth_root / "boxing" / "person01_boxing_d1" / "30.png").write_bytes(b"\x89PNG\r\n\x1a\n bad")
+    sets = [a for k, v in opts(tmp_path).items() for a in ("--set", f"{k}={v}")]
+    assert main(["data", "check", "kth", str(kth_root), *sets]) == 0
+    assert main(["data", "check", "kth", str(kth_root), *sets, "--deep"]) == 1
+    assert "person01_boxing_d1/30.png" in capsys.readouterr().out

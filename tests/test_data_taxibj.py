@@ -138,3 +138,25 @@ def test_check_explains_what_is_missing(tmp_path):
     good = check_dataset("taxibj", tmp_path, **OPTS)
     assert good.ok, str(good)
     assert "[test] 50 windows" in str(good) and "min-max over the first 430" in str(good)
+
+
+@pytest.mark.parametrize("paper", ["ms-rnn", "ms-lstm"])
+def test_recipe_max_steps_count_the_training_windows_left_after_validation(paper):
+    import inspect
+    import math
+    from pathlib import Path
+
+    from convrnn.data.windows import carve_validation, sliding_windows
+    from convrnn.train.config import load_yaml
+
+    recipe = load_yaml(Path(__file__).parents[1] / "recipes" / f"{paper}-taxibj.yaml")
+    options = recipe["data"].get("options", {})
+    default = inspect.signature(taxibj.TaxiBJ).parameters["val_windows"].default
+    # the official 19,560 training windows (stride 1, 8 slots), then our validation carve
+    official = sliding_windows(0, 0, 19_560 + 7, length=8, stride=1)
+    assert len(official) == 19_560
+    train, _ = carve_validation(official, count=options.get("val_windows", default))
+    assert len(train) == 18_209
+    epochs = taxibj.taxibj_info().papers[paper]["epochs"]
+    batch = recipe["train"]["batch_size"]
+    assert recipe["train"]["max_steps"] == math.ceil(epochs * len(train) / batch)

@@ -80,7 +80,11 @@ def test_map_errors(frames):
         context_maps(tiny("sa-convlstm"), frames)
     with pytest.raises(ValueError, match="outside"):
         attention_maps(tiny("sa-convlstm"), frames, (16, 0))
-    with pytest.raises(IndexError, match="2 layers"):
+    with pytest.raises(
+        ValueError, match="no attention weights"
+    ):  # SA-ConvLSTM Table 1: memory only
+        attention_maps(tiny("sa-convlstm", attention=False), frames, (0, 0))
+    with pytest.raises(ValueError, match="2 layers"):
         context_maps(tiny("cms-lstm"), frames, layer=2)
     with pytest.raises(ValueError, match="input_length"):
         context_maps(tiny("cms-lstm"), frames, input_length=5)

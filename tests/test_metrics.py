@@ -79,3 +79,25 @@ def test_persistence_repeats_last_input():
     p = persistence(x, 4)
     assert p.shape == (2, 4, 1, 4, 4) and torch.equal(p[:, 2], x[:, -1])
     assert persistence(x.numpy(), 2).shape == (2, 2, 1, 4, 4)
+
+
+def test_identical_frames_give_infinite_psnr_and_standard_json():
+    import json
+
+    from convrnn.metrics.frames import json_ready
+
+    true = np.random.default_rng(3).random((2, 3, 1, 8, 8)).astype(np.float32)
+    pred = true.copy()
+    pred[:, 1] = 0.0  # frame 1 wrong in every sequence: finite PSNR there only
+    got = evaluate(pred, true)
+    assert got["psnr"] == float("inf")  # the papers' per-image definition, kept
+    assert got["psnr_per_frame"][0] == float("inf") and np.isfinite(got["psnr_per_frame"][1])
+    with pytest.raises(ValueError):
+        json.dumps(got, allow_nan=False)
+    report, non_finite = json_ready({"metrics": got, "extra": [np.float32("nan"), np.int64(2)]})
+    text = json.dumps(report, allow_nan=False)
+    back = json.loads(text)
+    assert back["metrics"]["psnr"] is None and back["metrics"]["psnr_per_frame"][0] is None
+    assert back["metrics"]["psnr_per_frame"][1] == pytest.approx(got["psnr_per_frame"][1])
+    assert back["metrics"]["mse"] == got["mse"] and back["extra"] == [None, 2]
+    assert non_finite == {"metrics.psnr": "inf", "metrics.psnr_per_frame": "inf", "extra": "nan"}

@@ -147,3 +147,31 @@ def test_pickle_checksum_and_restricted_unpickler(tmp_path, monkeypatch):
 def test_missing_cache_says_how_to_fetch(tmp_path):
     with pytest.raises(MnistError, match="convrnn data mnist"):
         load_mnist("train", tmp_path)
+
+
+def test_explicit_source_is_read_even_when_cached(tmp_path):
+    rng = np.random.default_rng(1)
+
+    def idx_folder(name, train):
+        src = tmp_path / name
+        src.mkdir()
+        write_idx(src / "train-images-idx3-ubyte.gz", train)
+        write_idx(src / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, len(train)))
+        write_idx(src / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (3, 28, 28)))
+        write_idx(src / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 3))
+        return src
+
+    first = rng.integers(0, 255, (10_004, 28, 28), dtype=np.uint8)
+    second = rng.integers(0, 255, (10_006, 28, 28), dtype=np.uint8)
+    data = tmp_path / "data"
+    fetch_mnist(data, source=idx_folder("a", first))
+    with pytest.raises(MnistError, match="no such file"):
+        fetch_mnist(data, source=tmp_path / "missing")
+    corrupt = tmp_path / "corrupt.pkl.gz"
+    corrupt.write_bytes(b"not a pickle")
+    with pytest.raises(MnistError, match="sha256"):
+        fetch_mnist(data, source=corrupt)
+    np.testing.assert_array_equal(load_mnist("train", data)[0], first[:4])  # old cache intact
+    fetch_mnist(data, source=idx_folder("b", second))  # a sound source replaces the cache
+    np.testing.assert_array_equal(load_mnist("train", data)[0], second[:6])
+    assert fetch_mnist(data) == mnist_module.cache_path(data)  # no source: the cache is kept

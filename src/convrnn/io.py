@@ -12,11 +12,27 @@ from typing import Any, BinaryIO
 import torch
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where possible; else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """A binary file that appears at ``path`` only once fully written (temp file, fsync, rename).
 
     A crash or an exception mid-write leaves any previous file untouched and no temporary behind.
+    The file gets the permissions ``open()`` would give a new file (``0o666 & ~umask``), not the
+    private ``0o600`` of the temporary, so a shared data cache stays readable by the group.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,6 +42,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -30,21 +30,21 @@ from convrnn.blocks import (
 )
 
 
-def _batch(frames: Any) -> Tensor:
-    """``(T, C, H, W)`` or ``(B, T, C, H, W)`` array or tensor -> float tensor ``(B, T, C, H, W)``."""
+def _batch(frames: Any, model: nn.Module) -> Tensor:
+    """``(T, C, H, W)`` or ``(B, T, C, H, W)`` frames -> float ``(B, T, C, H, W)`` on the model's device."""
     t = torch.as_tensor(np.asarray(frames) if not isinstance(frames, Tensor) else frames)
     if t.dim() == 4:
         t = t.unsqueeze(0)
     if t.dim() != 5:
         raise ValueError(f"frames must be (T, C, H, W) or (B, T, C, H, W), got {tuple(t.shape)}")
-    return t.float()
+    return t.float().to(next(model.parameters()).device)
 
 
 def _cell(model: nn.Module, layer: int) -> tuple[nn.Module, int]:
     """The cell of ``layer`` (negative counts from the top) and its scale exponent."""
     cells = model.stack.cells
     if not -len(cells) <= layer < len(cells):
-        raise IndexError(f"layer {layer} does not exist: the model has {len(cells)} layers")
+        raise ValueError(f"layer {layer} does not exist: the model has {len(cells)} layers")
     index = layer % len(cells)
     return cells[index], model.stack.scales[index]
 
@@ -96,7 +96,7 @@ def attention_maps(
     sums to ``(patch * 2**scale)**2`` over a step (1 per layer position).
     ``frames``: ``(T, C, H, W)`` or ``(B, T, C, H, W)`` (``sample`` picks one of B).
     """
-    frames = _batch(frames)
+    frames = _batch(frames, model)
     height, width = frames.shape[-2:]
     cell, scale = _cell(model, layer)
     blocks = [m for m in cell.modules() if isinstance(m, (SelfAttentionMemory, SelfAttention))]
@@ -112,8 +112,14 @@ def attention_maps(
         raise ValueError(f"query {query} lies outside the {height}x{width} frame")
     with _recording(blocks) as records:
         _rollout(model, frames, input_length)
+    recorded = [(block, record) for block, record in zip(blocks, records, strict=True) if record]
+    if not recorded:  # e.g. sa-convlstm with attention=False: a memory without attention
+        raise ValueError(
+            f"layer {layer} computes no attention weights (its {type(blocks[0]).__name__} was "
+            "built without attention, e.g. attention=False); build the model with attention on"
+        )
     out: dict[str, np.ndarray] = {}
-    for block, record in zip(blocks, records, strict=True):
+    for block, record in recorded:
         for key in [k for k in record[0] if k == "key" or k.endswith("_key")]:
             name = names[id(block)].removesuffix("_attention") if key == "key" else key[:-4]
             steps = []
@@ -121,7 +127,7 @@ def attention_maps(
                 q = rec["query"][sample, :, y // factor, x // factor]
                 k = rec[key][sample]
                 w = torch.softmax(rec["scale"] * torch.einsum("c,chw->hw", q, k).flatten(), 0)
-                steps.append(w.reshape(k.shape[-2:]).numpy())
+                steps.append(w.reshape(k.shape[-2:]).cpu().numpy())
             out[name] = _upsample(np.stack(steps), (height, width))
     return out
 
@@ -143,7 +149,7 @@ def context_maps(
     feature enters ``C``) and ``sigmoid(o)``. Each is ``(steps, H, W)``, the
     mean over channels.
     """
-    frames = _batch(frames)
+    frames = _batch(frames, model)
     cell, _ = _cell(model, layer)
     blocks = [
         m for m in cell.modules() if isinstance(m, (AlternatingContext, SpatiotemporalExpression))
@@ -162,6 +168,6 @@ def context_maps(
         else:
             prefix = "ce_" if isinstance(block, ContextEmbedding) else "dcb_"
         for key in record[0]:
-            maps = np.stack([rec[key][sample].mean(0).numpy() for rec in record])
+            maps = np.stack([rec[key][sample].mean(0).cpu().numpy() for rec in record])
             out[prefix + key] = _upsample(maps, tuple(frames.shape[-2:]))
     return out

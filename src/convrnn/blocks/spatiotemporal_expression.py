@@ -18,7 +18,10 @@ def divide(t: Tensor, scale: int) -> Tensor:
 
     Non-overlapping windows of ``H/scale x W/scale`` positions, each window's
     tokens being its positions in all ``P`` stacked maps (SE stacks ``H_t`` and
-    ``C_t``, so ``P = 2`` and the two states attend jointly).
+    ``C_t``, so ``P = 2`` and the two states attend jointly). The official code
+    cuts blocks of ``H // scale`` along both axes, which only works for square
+    layers; on square layers the two agree, on others this keeps ``scale x scale``
+    windows of the layer's own aspect ratio.
     """
     b, c, h, w, p = t.shape
     if h % scale or w % scale:

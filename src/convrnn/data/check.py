@@ -19,6 +19,7 @@ class SplitReport:
 
     split: str
     windows: int = 0
+    read: int = 0
     shape: tuple[int, ...] | None = None
     value_range: tuple[float, float] | None = None
     lines: list[str] = field(default_factory=list)
@@ -34,6 +35,20 @@ class DatasetReport:
     splits: dict[str, SplitReport] = field(default_factory=dict)
     normalizer: dict[str, Any] | None = None
     info: dict[str, Any] | None = None
+    deep: bool = False
+
+    @property
+    def checked(self) -> str:
+        """What was read, in words (the report's ``checked:`` line)."""
+        if self.deep:
+            return (
+                "built every split and read every window of each split (every frame that any "
+                "window uses)"
+            )
+        return (
+            "built every split and read only the first and last window of each split (files "
+            "in between were not opened); --deep (Python: deep=True) reads every window"
+        )
 
     @property
     def problems(self) -> list[str]:
@@ -47,7 +62,7 @@ class DatasetReport:
 
     def __str__(self) -> str:
         head = f"dataset {self.name} at {self.root}: {'OK' if self.ok else 'PROBLEMS FOUND'}"
-        out = [head]
+        out = [head, f"  checked: {self.checked}"]
         shown: set[str] = set()
         for s in self.splits.values():
             if s.error:
@@ -55,7 +70,8 @@ class DatasetReport:
                 continue
             lo, hi = s.value_range or (float("nan"), float("nan"))
             out.append(
-                f"  [{s.split}] {s.windows} windows, each {tuple(s.shape or ())} (T, C, H, W), "
+                f"  [{s.split}] {s.windows} windows ({s.read} read), each "
+                f"{tuple(s.shape or ())} (T, C, H, W), "
                 f"values in [{lo:.3f}, {hi:.3f}]"
             )
             for line in s.lines:
@@ -85,6 +101,54 @@ def _read(ds, index: int) -> np.ndarray:
     return np.asarray(ds[index], dtype=np.float32)
 
 
+_MAX_LISTED = 5  # distinct read problems listed per split in a deep check
+
+
+def _read_windows(ds, sr: SplitReport, indices: range | list[int], deep: bool) -> None:
+    """Read ``indices`` of ``ds`` into ``sr`` (shape, value range, count); problems go to ``sr.error``.
+
+    A quick check stops at the first bad window; a deep one reads on and lists
+    the distinct problems (each names its window and the loader's message,
+    which names the file).
+    """
+    lo, hi = np.inf, -np.inf
+    problems: dict[str, int] = {}  # message without the window -> first window
+    bad = 0
+    for i in indices:
+        try:
+            x = _read(ds, i)
+            if sr.shape is None:
+                sr.shape = tuple(x.shape)
+            elif tuple(x.shape) != sr.shape:
+                raise ValueError(
+                    f"shape {tuple(x.shape)}, but the first window read has {sr.shape}"
+                )
+            if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+                raise ValueError("values outside [0, 1] or NaN")
+        except _EXPECTED as e:
+            bad += 1
+            problems.setdefault(str(e) or type(e).__name__, i)
+            if not deep:
+                break
+            continue
+        sr.read += 1
+        lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
+    if sr.read:
+        sr.value_range = (lo, hi)
+    if problems:
+        listed = [f"window {i}: {msg}" for msg, i in list(problems.items())[:_MAX_LISTED]]
+        if not deep:
+            sr.error = listed[0]
+            return
+        more = len(problems) - len(listed)
+        kinds = f" ({len(problems)} distinct problems)" if len(problems) > 1 else ""
+        sr.error = (
+            f"{bad} of {len(indices)} windows could not be read{kinds}: "
+            + "; ".join(listed)
+            + (f"; and {more} more" if more else "")
+        )
+
+
 def check_dataset(
     name: str,
     root: Any,
@@ -94,11 +158,29 @@ def check_dataset(
 ) -> DatasetReport:
     """Build every split of ``name`` under ``root``, read windows, and report.
 
-    Reads the first and last window of each split (``deep=True``: every
-    window, which checks every file); errors are caught and reported with the
-    loader's message (which names the missing or broken file).
+    Args:
+        name: a registered dataset name (``convrnn.data.list_datasets()``).
+        root: the folder (or file) of the user's copy.
+        splits: the splits to build (default train, val, test).
+        deep: ``False`` (default, quick): read only the first and last window of
+            each split, so a file used only by the windows in between is not
+            opened and can still be broken. ``True``: read **every** window of
+            every split (every frame file any window uses; slow on big copies,
+            and overlapping windows read a frame more than once); each bad
+            window is reported with the loader's message, which names the
+            file, and reading goes on so the report lists the distinct
+            problems (the first few).
+        **options: the dataset's options, as for ``get_dataset``.
+
+    Returns a :class:`DatasetReport`; ``report.ok`` is False if any split
+    failed, and ``str(report)`` (what ``convrnn data check`` prints) says
+    what was checked. Errors are caught and reported with the loader's
+    message (which names the missing or broken file).
     """
-    report = DatasetReport(name, str(root))
+    if not isinstance(deep, (bool, np.bool_)):
+        raise TypeError(f"deep must be True or False, got {deep!r}")
+    deep = bool(deep)
+    report = DatasetReport(name, str(root), deep=deep)
     train_normalizer = None
     for split in splits:
         sr = SplitReport(split)
@@ -110,18 +192,10 @@ def check_dataset(
             ds = get_dataset(name, root, split, **opts)
             sr.windows = len(ds)
             sr.lines = list(ds.summary()) if hasattr(ds, "summary") else []
+            if not len(ds):
+                raise ValueError("the split has no windows")
             indices = range(len(ds)) if deep else sorted({0, len(ds) - 1})
-            lo, hi = np.inf, -np.inf
-            for i in indices:
-                x = _read(ds, i)
-                if sr.shape is None:
-                    sr.shape = tuple(x.shape)
-                elif tuple(x.shape) != sr.shape:
-                    raise ValueError(f"window {i} has shape {x.shape}, window 0 has {sr.shape}")
-                if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-                    raise ValueError(f"window {i} has values outside [0, 1] or NaN")
-                lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
-            sr.value_range = (lo, hi)
+            _read_windows(ds, sr, indices, deep)
             norm = getattr(ds, "normalizer", None)
             if norm is not None:
                 if split == "train":

@@ -17,7 +17,10 @@ keys, and windows do not overlap by default (``stride`` = the span, 48 keys),
 as the official loader's consecutive chunks. Years: 2006-2014 train, 2015
 validation, 2016-2017 test (the code's split; the paper tests on 2015-2017,
 ``test_years=(2015, 2016, 2017)`` with ``val_years=(2014,)`` and
-``train_years=range(2006, 2014)`` gives a variant of that).
+``train_years=range(2006, 2014)`` gives a variant of that). No year may be in
+two splits (any pair of ``train_years``, ``val_years``, ``test_years``).
+Keys must be on whole minutes and each timestamp must occur once: a key with
+non-zero seconds or a repeated timestamp is an error naming the key(s).
 """
 
 from __future__ import annotations
@@ -62,6 +65,19 @@ def read_keys(path: Path) -> list[str]:
     return list(keys)
 
 
+def check_disjoint_years(years: dict[str, tuple[int, ...]]) -> None:
+    """Raise ``ValueError`` if any year is in two of the splits (train, val, test)."""
+    names = list(years)
+    for a, name_a in enumerate(names):
+        for name_b in names[a + 1 :]:
+            shared = set(years[name_a]) & set(years[name_b])
+            if shared:
+                raise ValueError(
+                    f"years {sorted(shared)} are in both {name_a}_years and {name_b}_years; "
+                    "each year may be in one split only"
+                )
+
+
 class Germany(WindowDataset):
     """Germany radar windows ``(seq_len, 1, size, size)`` in [0, 1] (HKO-7 pixel mapping)."""
 
@@ -88,12 +104,12 @@ class Germany(WindowDataset):
             raise MissingDataError(f"{self.path}: RainNet RYDL.hdf5 not found")
         self.size = parse_size(size)
         years = {"train": tuple(train_years), "val": tuple(val_years), "test": tuple(test_years)}
-        overlap = set(years["train"]) & set(years["test"]) or set(years["val"]) & set(years["test"])
-        if overlap:
-            raise ValueError(f"years {sorted(overlap)} are in two splits")
+        check_disjoint_years(years)
         keys_path = Path(keys_file) if keys_file is not None else self.path.parent / KEYS_FILE
+        keys_source = self.path
         with _open_h5(self.path) as f:
             if keys_path.is_file():
+                keys_source = keys_path
                 keys = read_keys(keys_path)
                 absent = [k for k in keys[:1] + keys[-1:] if k not in f]
                 if absent:
@@ -106,14 +122,22 @@ class Germany(WindowDataset):
             if t is None:
                 raise DatasetError(f"{self.path}: key {k!r} has no YYYYMMDDHHMM timestamp")
             if t.year in years[split]:
-                stamped.append((minutes(t), k))
+                stamped.append((minutes(t, f"{keys_source}: key {k!r}"), k))
         if not stamped:
             raise DatasetError(f"{self.path}: no timestamps in years {years[split]} for {split}")
         stamped.sort()
         self.keys = [k for _, k in stamped]
         times = np.asarray([t for t, _ in stamped], dtype=np.int64)
         stride = stride if stride is not None else seq_len * sample_every
-        windows, runs = gap_free_windows(times, INTERVAL_MINUTES, seq_len, stride, sample_every)
+        windows, runs = gap_free_windows(
+            times,
+            INTERVAL_MINUTES,
+            seq_len,
+            stride,
+            sample_every,
+            names=self.keys,
+            where=keys_source,
+        )
         if not windows:
             raise DatasetError(
                 f"Germany {split}: no gap-free window of {seq_len} x {sample_every} keys"

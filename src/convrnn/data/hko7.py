@@ -13,6 +13,10 @@ Two layouts are read:
   ``val``) folder, validation is the last ``val_fraction`` of the training
   windows (overlapping training windows dropped).
 
+Timestamps must fall on a whole minute (seconds ``00``, as in every HKO-7
+name): a name with other seconds is an error naming the file, never rounded
+or truncated (which would silently move the frame onto the 6-minute grid).
+
 Pixels: ``x = p / 255`` and ``dBZ = 70 x - 10`` (the HKO-7 mapping); rain rate
 with ``Z = 58.53 R^1.56``. Windows hold ``seq_len`` frames spaced
 ``sample_every`` frames (1 = 6 minutes, the MS-RNN paper's 2022 code; 6 = 36
@@ -89,7 +93,7 @@ def _scan_pngs(folder: Path) -> list[tuple[int, Path]]:
                     f"{Path(folder) / entry.name}: no timestamp in the name (expected "
                     "RADyymmddHHMMSS.png or YYYYMMDDHHMM[SS].png)"
                 )
-            out.append((minutes(t), Path(entry.path)))
+            out.append((minutes(t, Path(entry.path)), Path(entry.path)))
     return out
 
 

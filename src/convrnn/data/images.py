@@ -33,6 +33,18 @@ def read_png_grey(path: str | os.PathLike) -> np.ndarray:
         raise DatasetError(f"{path}: unreadable or truncated image ({e})") from e
 
 
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file, from its header (no decoding); errors name the file."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except FileNotFoundError as e:
+        raise DatasetError(f"{path}: image file is missing") from e
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as e:
+        raise DatasetError(f"{path}: unreadable image ({e})") from e
+    return int(height), int(width)
+
+
 def rgb_to_grey(frames: np.ndarray) -> np.ndarray:
     """uint8 ``(..., H, W, 3)`` RGB -> uint8 ``(..., H, W)`` grey, PIL's ``L`` formula."""
     f = frames.astype(np.uint32)

@@ -31,8 +31,10 @@ Frames are grey (PIL's luma; KTH videos are grey so every channel is equal,
 which is what the official code's "channel 0" reads), resized to ``size``
 (bilinear, half-pixel centres, rounded to 8 bits like ``cv2.resize`` on uint8;
 the 160x120 frames are stretched to a square as in the official code), then
-divided by 255. Decoded ``.avi`` frames are cached as ``.npy`` files under
-``cache_dir`` (default ``$CONVRNN_DATA/kth-cache``, else ``~/.cache/convrnn``).
+divided by 255. Every PNG frame of a clip must have the size of its frame 1
+(clips may differ); a frame of another size is an error naming the file.
+Decoded ``.avi`` frames are cached as ``.npy`` files under ``cache_dir``
+(default ``$CONVRNN_DATA/kth-cache``, else ``~/.cache/convrnn``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from convrnn.data.errors import DatasetError, MissingDataError
-from convrnn.data.images import parse_size, read_png_grey, resize_frames
+from convrnn.data.images import image_shape, parse_size, read_png_grey, resize_frames
 from convrnn.data.info import DatasetInfo
 from convrnn.data.mnist import data_dir
 from convrnn.data.normalize import Normalizer
@@ -127,6 +129,7 @@ class Clip:
     frame_files: list[str] | None = None
     cache: Path | None = None
     num_frames: int = 0
+    frame_shape: tuple[int, int] | None = None  # (H, W) of PNG frame 1, read on first use
 
 
 def parse_clip_name(name: str) -> tuple[int, str] | None:
@@ -376,11 +379,27 @@ class KTH(WindowDataset):
         clip = self.clips[window.source]
         numbers = list(window.indices())  # 1-based frame numbers
         if clip.frame_files is not None:
-            raw = np.stack([read_png_grey(clip.png_dir / clip.frame_files[i - 1]) for i in numbers])
+            raw = np.stack([self._png_frame(clip, i) for i in numbers])
             frames = _to_size(raw, self.size)
         else:
             frames = np.asarray(np.load(clip.cache, mmap_mode="r")[[i - 1 for i in numbers]])
         return (frames[:, None].astype(np.float32)) / 255.0
+
+    def _png_frame(self, clip: Clip, number: int) -> np.ndarray:
+        """PNG frame ``number`` (1-based) of ``clip``, checked to be the size of the clip's frame 1."""
+        files = clip.frame_files
+        if clip.frame_shape is None:
+            clip.frame_shape = image_shape(clip.png_dir / files[0])
+        path = clip.png_dir / files[number - 1]
+        frame = read_png_grey(path)
+        if frame.shape != clip.frame_shape:
+            (h, w), (eh, ew) = frame.shape, clip.frame_shape
+            raise DatasetError(
+                f"{path}: frame is {w}x{h} pixels (width x height), expected {ew}x{eh} like "
+                f"frame 1 of the clip ({clip.png_dir / files[0]}); every frame of a clip must "
+                "have the same size: extract the clip's frames again"
+            )
+        return frame
 
 
 def _action_of(name: str) -> str:

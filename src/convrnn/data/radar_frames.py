@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
+from convrnn.data.errors import DatasetError
 from convrnn.data.windows import Window, contiguous_runs, sliding_windows
 
 EPOCH = datetime(1970, 1, 1)
@@ -38,16 +41,42 @@ def parse_timestamp(name: str) -> datetime | None:
     return None
 
 
-def minutes(t: datetime) -> int:
-    """Whole minutes since 1970 (seconds must be 0)."""
+def minutes(t: datetime, where: Any = None) -> int:
+    """Whole minutes since 1970 of ``t``, which must fall on a whole minute.
+
+    The radar loaders count time in minutes and need every frame on the
+    6-minute (HKO-7) or 5-minute (Germany) grid, so a timestamp with
+    non-zero seconds (or microseconds) is not rounded or truncated, which
+    would silently move the frame: it raises
+    :class:`~convrnn.data.errors.DatasetError` naming ``where`` (the file or
+    key the time was read from).
+    """
+    if t.second or t.microsecond:
+        name = f"{where}: " if where is not None else ""
+        raise DatasetError(
+            f"{name}timestamp {t:%Y-%m-%d %H:%M:%S} is not on a whole minute ({t.second} s past "
+            f"{t:%H:%M}); radar frames must be named by their minute (seconds 00): rename the "
+            "file or key, or remove it"
+        )
     return int((t - EPOCH) / timedelta(minutes=1))
 
 
 def gap_free_windows(
-    times_min: np.ndarray, interval: int, length: int, stride: int, step: int, source: int = 0
+    times_min: np.ndarray,
+    interval: int,
+    length: int,
+    stride: int,
+    step: int,
+    source: int = 0,
+    names: Sequence[Any] | None = None,
+    where: Any = None,
 ) -> tuple[list[Window], int]:
-    """Windows over sorted frame times (minutes) that never cross a gap; also the number of runs."""
-    runs = contiguous_runs(times_min, interval)
+    """Windows over sorted frame times (minutes) that never cross a gap; also the number of runs.
+
+    ``names`` (one per time: the file or key) and ``where`` (the file or folder
+    they come from) name the culprits if two frames share a time.
+    """
+    runs = contiguous_runs(times_min, interval, names=names, where=where)
     windows: list[Window] = []
     for i0, i1 in runs:
         windows += sliding_windows(source, i0, i1, length, stride, step)

@@ -208,9 +208,9 @@ class TaxiBJ(WindowDataset):
             units="vehicles per 30-minute slot (the .h5 values)",
         )
         windows: list[Window] = []
-        for source, (_, data, times, _) in enumerate(raw_all):
+        for source, (path, data, times, _) in enumerate(raw_all):
             self.frames.append(self._prepare(normalizer.transform(data)))
-            for i0, i1 in contiguous_runs(times, SLOT_MINUTES):
+            for i0, i1 in contiguous_runs(times, SLOT_MINUTES, where=path):
                 windows += sliding_windows(
                     source, i0, i1 - 1, seq_len, 1
                 )  # the next slot must exist

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from convrnn.data.errors import DatasetError
+
 SPLITS = ("train", "val", "test")
 
 
@@ -48,15 +50,40 @@ def sliding_windows(
     return [Window(source, s, length, step) for s in range(first, end - span + 1, stride)]
 
 
-def contiguous_runs(times: Sequence[int] | np.ndarray, interval: int) -> list[tuple[int, int]]:
-    """Index ranges ``[i0, i1)`` of sorted integer ``times`` spaced exactly ``interval`` apart."""
+def contiguous_runs(
+    times: Sequence[int] | np.ndarray,
+    interval: int,
+    names: Sequence[Any] | None = None,
+    where: Any = None,
+) -> list[tuple[int, int]]:
+    """Index ranges ``[i0, i1)`` of sorted integer ``times`` spaced exactly ``interval`` apart.
+
+    ``times`` must be strictly increasing; a repeated or out-of-order time
+    raises :class:`~convrnn.data.errors.DatasetError` (a ``ValueError``)
+    naming the two entries (by ``names[i]``, the file or key each time came
+    from, when given) and ``where`` (the file or folder they were read from,
+    when given).
+    """
     t = np.asarray(times, dtype=np.int64)
+    if names is not None and len(names) != len(t):
+        raise ValueError(f"{len(names)} names for {len(t)} times")
     if len(t) == 0:
         return []
     d = np.diff(t)
     if (d <= 0).any():
         i = int(np.argmax(d <= 0))
-        raise ValueError(f"times are not strictly increasing at position {i + 1}")
+        what = "duplicate time" if d[i] == 0 else "time goes backwards"
+        if names is not None:
+            pair = f"{names[i]!r} (time {t[i]}) and {names[i + 1]!r} (time {t[i + 1]})"
+        else:
+            pair = f"times {t[i]} and {t[i + 1]}"
+        dups = int((d == 0).sum())
+        more = f"; {dups} duplicate(s) in all" if dups > 1 else ""
+        prefix = f"{where}: " if where is not None else ""
+        raise DatasetError(
+            f"{prefix}times are not strictly increasing at position {i + 1}: {what}, "
+            f"{pair}{more}; each time must occur once, in increasing order"
+        )
     breaks = np.flatnonzero(d != interval) + 1
     edges = [0, *breaks.tolist(), len(t)]
     return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]

@@ -7,14 +7,20 @@ Conventions (PredRNN / CMS-LSTM / MIM code, ``reference/official-cms-modernn-sa.
   absolute error, averaged over sequences;
 * PSNR / SSIM on 8-bit frames ``uint8(x * 255)`` (truncation, as the papers'
   code): PSNR = ``20 log10(255) - 10 log10(mean squared error)`` per image
-  (``inf`` for identical images); SSIM = scikit-image ``structural_similarity``
-  with ``data_range=255`` (7x7 uniform window, sample covariance), per image;
-  both averaged over sequences;
+  (``inf`` for identical images, so a mean over images that include one is
+  ``inf`` as well); SSIM = scikit-image ``structural_similarity`` with
+  ``data_range=255`` (7x7 uniform window, sample covariance), per image; both
+  averaged over sequences;
 * every metric per frame, and its mean over frames.
+
+Standard JSON has no ``inf`` or ``NaN``: :func:`json_ready` turns them into
+``null`` and names the keys it changed (``convrnn test`` writes that list as
+``non_finite`` in ``metrics.json``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -113,3 +119,28 @@ def persistence(inputs: Any, horizon: int) -> Any:
         return inputs[:, -1:].expand(-1, horizon, -1, -1, -1).clone()
     inputs = np.asarray(inputs)
     return np.repeat(inputs[:, -1:], horizon, axis=1)
+
+
+def json_ready(obj: Any) -> tuple[Any, dict[str, str]]:
+    """``(copy of obj with every non-finite float as None, {dotted key: "inf" / "-inf" / "nan"})``.
+
+    The copy passes ``json.dumps(..., allow_nan=False)`` (given JSON-able leaves);
+    list items share their list's key (``metrics.psnr_per_frame``).
+    """
+    found: dict[str, set[str]] = {}
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        if isinstance(node, list | tuple):
+            return [walk(v, path) for v in node]
+        if isinstance(node, np.generic):
+            node = node.item()
+        if isinstance(node, float) and not math.isfinite(node):
+            kind = "nan" if math.isnan(node) else ("inf" if node > 0 else "-inf")
+            found.setdefault(path, set()).add(kind)
+            return None
+        return node
+
+    out = walk(obj, "")
+    return out, {path: "/".join(sorted(kinds)) for path, kinds in found.items()}

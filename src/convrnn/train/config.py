@@ -51,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
         "val_batches": None,  # limit validation to N batches (None: the whole split)
         "checkpoint_every": 500,  # write last.ckpt every N iterations (and at the end)
         "seed": 42,
-        "devices": 1,
+        "devices": 1,  # processes (GPUs) per node
+        "num_nodes": 1,  # machines; torchrun --nnodes / SLURM nodes (world size = devices x num_nodes)
         "accelerator": "auto",  # auto | cpu | gpu
         "precision": "32-true",  # 32-true | bf16-mixed | 16-mixed
         "compile": False,
@@ -182,6 +183,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         "train.val_every",
         "train.checkpoint_every",
         "train.devices",
+        "train.num_nodes",
         "eval.batch_size",
     ):
         _positive_int(cfg, path)
@@ -213,6 +215,43 @@ def resolve(*layers: Mapping[str, Any]) -> dict[str, Any]:
         cfg = merge(cfg, layer)
     validate(cfg)
     return cfg
+
+
+#: keys a resumed run may change: where and how it runs, when this invocation stops, how it is
+#: tested; everything else (model, data, optimiser, schedules, batch size, max_steps) is fixed
+#: by the checkpoint, whose optimiser, LR-schedule and sampling states were built for it
+RESUME_MUTABLE = (
+    "train.stop_after",
+    "train.devices",
+    "train.num_nodes",
+    "train.accelerator",
+    "train.progress_bar",
+    "data.root",
+    "data.num_workers",
+    "eval",
+)
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configs (nested mappings compared key by key)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += differences(a, b, f"{path}.")
+        elif a != b:
+            out.append(path)
+    return out
+
+
+def resume_changes(saved: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    """The keys ``cfg`` changes from a run's ``saved`` config that a resumed run may not change."""
+
+    def mutable(path: str) -> bool:
+        return any(path == key or path.startswith(f"{key}.") for key in RESUME_MUTABLE)
+
+    return [path for path in differences(saved, cfg) if not mutable(path)]
 
 
 def dump(cfg: Mapping[str, Any]) -> str:

@@ -60,7 +60,7 @@ class RunFiles(pl.Callback):
     ) -> None:
         it = pl_module.iteration
         if it % self.cfg["train"]["checkpoint_every"] == 0 and not self._validates_at(it):
-            trainer.save_checkpoint(self.checkpoints / "last.ckpt", weights_only=False)
+            self._save_last(trainer, pl_module)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         if trainer.sanity_checking:
@@ -73,7 +73,11 @@ class RunFiles(pl.Callback):
         if it % self.cfg["train"]["checkpoint_every"] == 0 or it >= config_lib.stop_iteration(
             self.cfg
         ):
-            trainer.save_checkpoint(self.checkpoints / "last.ckpt", weights_only=False)
+            self._save_last(trainer, pl_module)
+
+    def _save_last(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        trainer.save_checkpoint(self.checkpoints / "last.ckpt", weights_only=False)
+        pl_module.checkpointed_iteration = pl_module.iteration  # named by the non-finite guard
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
@@ -102,7 +106,7 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     train = cfg["train"]
-    devices = train["devices"]
+    devices, num_nodes = train["devices"], train["num_nodes"]
     accelerator = train["accelerator"]
     if accelerator == "auto":
         accelerator = "gpu" if torch.cuda.is_available() else "cpu"
@@ -112,7 +116,8 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
     return pl.Trainer(
         accelerator=accelerator,
         devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
+        num_nodes=num_nodes,  # Lightning checks devices x num_nodes against the launcher's world size
+        strategy="ddp" if devices * num_nodes > 1 else "auto",
         precision=train["precision"],
         max_epochs=-1,
         max_steps=-1,

@@ -16,7 +16,7 @@ from convrnn.train.sampling import SamplingSchedule
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced a NaN or infinite loss or gradient (stopped before the optimiser step)."""
 
 
 def sampling_kind(cfg: dict[str, Any]) -> str:
@@ -53,6 +53,7 @@ class ForecastModule(pl.LightningModule):
             sampling_kind(config), train["max_steps"], train["seed"], **train["sampling_options"]
         )
         self.iteration = 0  # completed training iterations (batches), saved in checkpoints
+        self.checkpointed_iteration: int | None = None  # iteration of the newest last.ckpt, if any
         self.input_length = config["data"]["input_length"]
 
     # -- optimisation ---------------------------------------------------------------------------
@@ -84,16 +85,45 @@ class ForecastModule(pl.LightningModule):
             preds, target = preds[:, self.input_length - 1 :], target[:, self.input_length - 1 :]
         return frame_loss(preds, target, train["loss"], train["loss_reduction"])
 
+    def _kept_checkpoint(self) -> str:
+        if self.checkpointed_iteration is None:
+            every = self.cfg["train"]["checkpoint_every"]
+            return (
+                "no checkpoint was written yet (the first is due at iteration "
+                f"{min(every, stop_iteration(self.cfg))})"
+            )
+        return f"checkpoints/last.ckpt of iteration {self.checkpointed_iteration} was kept"
+
+    def _stop_non_finite(self, what: str) -> None:
+        raise NonFiniteLossError(
+            f"non-finite {what} at training iteration {self.iteration + 1}; training stopped "
+            f"before the optimiser step and {self._kept_checkpoint()}. Lower the learning rate, "
+            "set train.grad_clip, or check the data for NaN values."
+        )
+
     def _check_finite(self, loss: Tensor) -> None:
         bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0, device=loss.device)
         if self.trainer is not None and self.trainer.world_size > 1:
             bad = self.trainer.strategy.reduce(bad, reduce_op="max")
         if bad.item() > 0:
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss.item()}) at training iteration {self.iteration + 1}; "
-                "training stopped and the last good checkpoint was kept. Lower the learning rate, "
-                "set train.grad_clip, or check the data for NaN values."
-            )
+            self._stop_non_finite(f"loss ({loss.item()})")
+
+    def _check_finite_gradients(self) -> None:
+        """Stop before a step that would write NaN/inf into the weights (one reduction, one sync).
+
+        DDP has already averaged the gradients, so every process sees the same ones and
+        stops together. Under ``16-mixed`` the gradient scaler owns this: non-finite
+        (scaled) gradients are expected there, and it skips those steps itself.
+        """
+        if self._trainer is not None and getattr(self.trainer.precision_plugin, "scaler", None):
+            return
+        grads = [p.grad.detach() for p in self.model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        # the largest |gradient| (max-norm: no squares, so no overflow; NaN propagates)
+        largest = torch.stack([torch.linalg.vector_norm(g, ord=float("inf")) for g in grads]).max()
+        if not torch.isfinite(largest).item():
+            self._stop_non_finite(f"gradient (largest |value| {largest.item()}) with a finite loss")
 
     def _optimise(self, frames: Tensor) -> Tensor:
         optimizer = self.optimizers()
@@ -109,6 +139,7 @@ class ForecastModule(pl.LightningModule):
         self._check_finite(loss)
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        self._check_finite_gradients()
         clip = self.cfg["train"]["grad_clip"]
         if clip is not None:
             self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
@@ -171,5 +202,6 @@ class ForecastModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("convrnn", {})
         self.iteration = int(state.get("iteration", 0))
+        self.checkpointed_iteration = self.iteration  # a resumed run starts from last.ckpt
         if "sampling" in state:
             self.schedule = SamplingSchedule.from_state_dict(state["sampling"])
