@@ -188,7 +188,7 @@ def precision_rows() -> list[str]:
 
 
 def conv_only_seconds(model, frames) -> float:
-    """Forward + backward of exactly the convolutions a convlstm training step runs, nothing else."""
+    """Forward + backward of a convlstm step's convolutions alone (gates fused over [x, h]), nothing else."""
     depth, hidden = model.stack.depth, model.stack.channels
     steps = frames.shape[1] - 1
     x = torch.randn(1, 2 * hidden, SIZE, SIZE, requires_grad=True)
@@ -321,7 +321,9 @@ weights predicting 10 frames, per-frame-sum MSE, fp32 vs bf16.
 ## Efficiency: training step time / time of its convolutions alone
 
 The convolutions of a `convlstm` (ms-rnn preset) training step, run alone at the same shapes
-(forward and backward), against the full step, measured alternately in one run.
+(forward and backward), against the full step, measured alternately in one run. The gate
+convolutions alone run as one convolution over [x, h] per layer, the fastest form of the same
+multiply-adds (the model runs one per input, which saves fewer activations).
 
 {chr(10).join(eff)}
 
