@@ -193,6 +193,10 @@ def test_resume_equals_uninterrupted_run(tmp_path, mnist_cache):
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
     assert a["callbacks"] == b["callbacks"]  # same best validation score
+    best_a, best_b = weights(straight, "best"), weights(interrupted, "best")
+    assert best_a["convrnn"]["iteration"] == best_b["convrnn"]["iteration"]  # not the stop at 3
+    for key, value in best_a["state_dict"].items():
+        assert torch.equal(value, best_b["state_dict"][key]), key
     assert (
         a["optimizer_states"][0]["state"][0]["step"] == b["optimizer_states"][0]["state"][0]["step"]
     )
@@ -440,3 +444,22 @@ def test_metrics_json_is_standard_when_psnr_is_infinite(trained, monkeypatch, ca
     report = json.loads(text, parse_constant=no_constants)
     assert report["metrics"]["psnr"] is None and report["metrics"]["mse"] == 0.0
     assert report["non_finite"]["metrics.psnr_per_frame"] == "inf" and report["non_finite_note"]
+
+
+def test_only_scheduled_validations_choose_best(tmp_path):
+    from types import SimpleNamespace
+
+    from convrnn.train import config as config_lib
+    from convrnn.train.fit import RunFiles
+
+    cfg = config_lib.resolve({"train": {"max_steps": 10, "val_every": 4, "stop_after": 3}})
+    files = RunFiles(tmp_path, cfg, {})
+    saved = []
+    trainer = SimpleNamespace(sanity_checking=False, callback_metrics={},
+                              save_checkpoint=lambda path, weights_only: saved.append(path.name))  # fmt: skip
+    for iteration, score in ((3, 1.0), (4, 5.0), (8, 2.0), (10, 3.0)):
+        trainer.callback_metrics = {"val/mse": torch.tensor(score)}
+        files.on_validation_end(trainer, SimpleNamespace(iteration=iteration))
+        if iteration == 3:  # the stop_after validation: logged, but it never becomes best
+            assert files.best is None and "best.ckpt" not in saved
+    assert files.best == 2.0 and saved.count("best.ckpt") == 2  # iterations 4 and 8

@@ -240,3 +240,17 @@ def test_dataloader_workers_reopen_hdf5(tmp_path):
     batches = list(DataLoader(ds, batch_size=4, num_workers=2))
     got = np.concatenate([b.numpy() for b in batches])
     np.testing.assert_allclose(got[:, 0, 0, 0, 0], np.arange(0, 48, 4) / 60, rtol=1e-6)
+
+
+def test_zarr_stores_are_recognised_by_their_metadata(tmp_path):
+    from convrnn.data.array_sources import array_kind
+
+    for marker in ("zarr.json", ".zarray", ".zgroup"):  # v3, v2 array, v2 group, any folder name
+        store = tmp_path / f"store_{marker.strip('.')}"
+        store.mkdir()
+        (store / marker).write_text("{}")
+        assert array_kind(store) == "zarr"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(ValueError, match="unsupported array file"):
+        array_kind(plain)

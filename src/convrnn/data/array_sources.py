@@ -37,7 +37,8 @@ def array_kind(path: Path) -> str:
         return "npz"
     if suffix in HDF5_SUFFIXES:
         return "hdf5"
-    if suffix == ".zarr" or (path.is_dir() and (path / "zarr.json").exists()):
+    zarr_markers = ("zarr.json", ".zarray", ".zgroup")  # Zarr v3, v2 array, v2 group
+    if suffix == ".zarr" or (path.is_dir() and any((path / m).exists() for m in zarr_markers)):
         return "zarr"
     raise DatasetError(f"{path}: unsupported array file; use one of {ARRAY_SUFFIXES}")
 

@@ -67,7 +67,10 @@ class RunFiles(pl.Callback):
             return
         it = pl_module.iteration
         score = trainer.callback_metrics.get("val/mse")
-        if score is not None and (self.best is None or float(score) < self.best):
+        # the validation forced by train.stop_after is logged but never picks "best": a run
+        # stopped and resumed then chooses exactly the checkpoint an uninterrupted run chooses
+        scheduled = it % self.cfg["train"]["val_every"] == 0 or it >= self.cfg["train"]["max_steps"]
+        if scheduled and score is not None and (self.best is None or float(score) < self.best):
             self.best = float(score)
             trainer.save_checkpoint(self.checkpoints / "best.ckpt", weights_only=False)
         if it % self.cfg["train"]["checkpoint_every"] == 0 or it >= config_lib.stop_iteration(
