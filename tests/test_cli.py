@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -287,6 +288,8 @@ def test_two_process_ddp_training(tmp_path, mnist_cache):
         "2",
         "--out",
         str(run),
+        "--set",
+        "data.val_options.num_sequences=5",  # odd: a padded shard would score one sequence twice
     ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -294,8 +297,17 @@ def test_two_process_ddp_training(tmp_path, mnist_cache):
     assert "Starting with 2 processes" in result.stderr + result.stdout
     ckpt = weights(run)
     assert ckpt["convrnn"]["iteration"] == 4
-    log = (run / "logs" / "csv" / "metrics.csv").read_text()
-    assert "val/mse" in log
+    with (run / "logs" / "csv" / "metrics.csv").open() as f:
+        logged = [float(row["val/mse"]) for row in csv.DictReader(f) if row.get("val/mse")]
+    # the 2-process validation score equals one process scoring every validation sequence once
+    from convrnn.runs import load_split, read_config
+
+    model = convrnn.load(run, "last")
+    val = torch.stack(list(load_split(read_config(run), "val")))
+    assert len(val) == 5
+    with torch.no_grad():
+        err = model(val, 3)[:, 2:].clamp(0, 1) - val[:, 3:]
+    assert logged[-1] == pytest.approx(float(err.square().flatten(2).sum(-1).mean()), rel=1e-5)
 
 
 def test_attention_and_context_maps_are_drawn(tmp_path, mnist_cache):

@@ -7,9 +7,26 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from convrnn.runs import load_split
+
+
+class ShardSampler(Sampler[int]):
+    """Indices ``rank, rank + world, ...`` in order: every sequence on exactly one process.
+
+    Unlike ``DistributedSampler`` it never pads a shard with repeated sequences, so
+    validation metrics reduced across processes (sums and counts) are exact.
+    """
+
+    def __init__(self, length: int, rank: int = 0, world_size: int = 1) -> None:
+        self.indices = list(range(rank, length, world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 class ResumableSampler(Sampler[int]):
@@ -94,9 +111,7 @@ class SequenceDataModule(pl.LightningDataModule):
         trainer = self.trainer
         sampler = None
         if trainer is not None and trainer.world_size > 1:
-            sampler = DistributedSampler(
-                dataset, trainer.world_size, trainer.global_rank, shuffle=False, drop_last=False
-            )
+            sampler = ShardSampler(len(dataset), trainer.global_rank, trainer.world_size)
         return self._loader(dataset, batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:

@@ -6,7 +6,8 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
 from convrnn.models.forecaster import Forecaster
 from convrnn.registry import build_model, get_entry
@@ -55,6 +56,9 @@ class ForecastModule(pl.LightningModule):
         self.iteration = 0  # completed training iterations (batches), saved in checkpoints
         self.checkpointed_iteration: int | None = None  # iteration of the newest last.ckpt, if any
         self.input_length = config["data"]["input_length"]
+        # validation means over sequences; torchmetrics reduces sums and counts across processes,
+        # so the score is exact whatever the number of processes (each sequence is seen once)
+        self.val_means = nn.ModuleDict({k: MeanMetric() for k in ("loss", "mse", "mae")})
 
     # -- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -166,17 +170,16 @@ class ForecastModule(pl.LightningModule):
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
         preds = self.model(batch, self.input_length)
         b = batch.shape[0]
-        self.log("val/loss", self.sequence_loss(preds, batch), sync_dist=True, batch_size=b)
         future = preds[:, self.input_length - 1 :].clamp(0, 1)
         err = future - batch[:, self.input_length :]
-        self.log(
-            "val/mse",
-            err.square().flatten(2).sum(-1).mean(),
-            sync_dist=True,
-            batch_size=b,
-            prog_bar=True,
-        )
-        self.log("val/mae", err.abs().flatten(2).sum(-1).mean(), sync_dist=True, batch_size=b)
+        values = {
+            "loss": self.sequence_loss(preds, batch).detach().expand(b),  # the batch mean, b times
+            "mse": err.square().flatten(2).sum(-1).mean(1),  # per sequence: mean of frame sums
+            "mae": err.abs().flatten(2).sum(-1).mean(1),
+        }
+        for key, value in values.items():
+            self.val_means[key].update(value)
+            self.log(f"val/{key}", self.val_means[key], batch_size=b, prog_bar=key == "mse")
         if batch_idx == 0 and self.trainer.is_global_zero:
             self._log_picture(batch[0], preds[0])
 
