@@ -24,6 +24,19 @@ def write_hko7(root):
     return {"size": 8}, (2, 2, None)
 
 
+def write_hko7_masks(root, valid: bool) -> None:
+    """A radarPNG_mask file (all ``valid``) for every PNG frame of the fixture."""
+    import zlib
+
+    import imageio.v3 as iio
+
+    for png in (root / "radarPNG").rglob("*.png"):
+        mask = np.full(iio.imread(png).shape, valid, bool)
+        path = (root / "radarPNG_mask" / png.relative_to(root / "radarPNG")).with_suffix(".mask")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(zlib.compress(mask.tobytes()))
+
+
 def write_germany(root):
     test_data_germany.write_rydl(root / "RYDL.hdf5")
     return {"size": 8}, (2, 2, None)
@@ -104,6 +117,15 @@ def test_dataset_trains_and_tests_through_the_cli(name, tmp_path):
     assert len(report["metrics"]["mse_per_frame"]) == (t_test or t_out)
     if name in ("hko7", "germany"):
         assert set(report["metrics"]["nowcast"]["csi"]) and "radar" in report
+        assert report["radar"]["masked"] is False
+    if name == "hko7":  # every pixel of the test day marked invalid: nothing left to score
+        write_hko7_masks(root, valid=False)
+        assert main(["test", str(run), "--pictures", "0", "--masks"]) == 0
+        masked = json.loads((run / "metrics.json").read_text())
+        assert masked["radar"]["masked"] is True and report["metrics"]["nowcast"]["b_mse"] > 0
+        assert masked["metrics"]["nowcast"]["b_mse"] == 0.0
+    if name == "germany":
+        assert main(["test", str(run), "--masks"]) == 2  # no masks in RYDL.hdf5: a clear error
     if name == "arrays":
         norm = json.loads((run / "normalization.json").read_text())
         assert norm["kind"] != "identity"

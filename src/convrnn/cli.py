@@ -121,6 +121,12 @@ def _add_test(sub: argparse._SubParsersAction) -> None:
         help="CMS-LSTM / MoDeRNN / ce= / se= models: draw the CE (or DCB) and SE weight maps",
     )
     p.add_argument(
+        "--masks",
+        action="store_true",
+        help="HKO-7: compute the radar scores (CSI/HSS/POD/FAR, B-MSE/B-MAE) on valid pixels only, "
+        "from the radarPNG_mask files",
+    )
+    p.add_argument(
         "--map-layers",
         default="0,-1",
         metavar="L1,L2",
@@ -393,6 +399,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         _point(args.attention_maps) if args.attention_maps else None,
         args.context_maps,
         _layers(args.map_layers),
+        args.masks,
     )
     print(f"{report['split']} split, {report['num_sequences']} sequences, {report['frames_note']}")
     print(f"{'':<14}{'MSE':>10}{'MAE':>10}{'PSNR':>8}{'SSIM':>8}")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
@@ -162,6 +163,7 @@ def test_run(
     attention_query: tuple[int, int] | None = None,
     context_maps: bool = False,
     map_layers: tuple[int, ...] = (0, -1),
+    masked_scores: bool = False,
 ) -> dict[str, Any]:
     """Score a run; writes ``metrics.json``, ``metrics_per_frame.csv`` and pictures under ``run_dir``.
 
@@ -175,7 +177,8 @@ def test_run(
     B-MSE/B-MAE at the dataset's rain-rate thresholds, for the model and every baseline.
     ``attention_query=(y, x)`` draws SA-ConvLSTM's attention maps for that query
     point, ``context_maps`` the CE/DCB and SE weight maps (models that have them),
-    for the layers ``map_layers`` (default the first and the last).
+    for the layers ``map_layers`` (default the first and the last). ``masked_scores``
+    restricts the radar scores to the dataset's valid pixels (HKO-7's ``radarPNG_mask``).
     """
     from convrnn.viz import comparison_grid, save_gif, save_png, sequence_grid
 
@@ -196,6 +199,12 @@ def test_run(
     t_in = cfg["data"]["input_length"]
     dataset = load_split(cfg, split, read_normalizer(run_dir))
     radar = getattr(getattr(dataset, "info", None), "radar", None)
+    masks = dataset if masked_scores else None
+    if masks is not None and (radar is None or not hasattr(dataset, "masks")):
+        raise ValueError(
+            f"masked scores need a radar dataset with pixel masks (hko7); {cfg['data']['name']!r} "
+            "has none"
+        )
     limit = max_sequences if max_sequences is not None else cfg["eval"]["max_sequences"]
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
@@ -205,13 +214,19 @@ def test_run(
     scores = {name: FrameMetrics() for name in names}
     nowcast = {name: radar.metrics() for name in names} if radar is not None else {}
     pictures: list[tuple[Tensor, Tensor]] = []
+    first = 0  # index of the batch's first sequence (the loader does not shuffle)
     for batch in loader:
         pred, truth = forecast(model, batch, t_in, mode)
+        mask = None
+        if masks is not None:  # the masks of the scored frames, True = valid pixel
+            window_masks = [masks.masks(i) for i in range(first, first + len(batch))]
+            mask = np.stack(window_masks)[:, t_in if mode == "future" else 1 :]
+        first += len(batch)
         for name in names:
             p = pred if name == "model" else _baseline(name, batch, t_in, mode)
             scores[name].update(p, truth)
             if name in nowcast:
-                nowcast[name].update(p, truth)
+                nowcast[name].update(p, truth, mask)
         if len(pictures) < num_pictures:
             pictures.extend(
                 (batch[i], pred[i]) for i in range(min(len(batch), num_pictures - len(pictures)))
@@ -237,7 +252,7 @@ def test_run(
         "baselines": {name: results[name] for name in baselines},
     }
     if radar is not None:
-        report["radar"] = radar.to_dict()
+        report["radar"] = {**radar.to_dict(), "masked": masks is not None}
     metrics_file, per_frame_file = result_files(run_dir, split)
     written, non_finite = json_ready(report)
     if non_finite:
