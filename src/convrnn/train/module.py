@@ -58,7 +58,10 @@ class ForecastModule(pl.LightningModule):
         self.input_length = config["data"]["input_length"]
         # validation means over sequences; torchmetrics reduces sums and counts across processes,
         # so the score is exact whatever the number of processes (each sequence is seen once)
-        self.val_means = nn.ModuleDict({k: MeanMetric() for k in ("loss", "mse", "mae")})
+        # nan_strategy="disable": a NaN score stays NaN (never a mean of the finite part)
+        self.val_means = nn.ModuleDict(
+            {k: MeanMetric(nan_strategy="disable") for k in ("loss", "mse", "mae")}
+        )
 
     # -- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
