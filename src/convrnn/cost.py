@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from convrnn.io import proc_status
+
 
 def saved_tensor_bytes(
     fn: Any, *args: Any, exclude: nn.Module | None = None, **kwargs: Any
@@ -180,14 +182,8 @@ def _train_step(model: nn.Module, frames: Tensor, input_length: int, optimizer: 
 
 def _proc_status_bytes(field: str) -> int | None:
     """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes; None without /proc."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    text = proc_status(field)
+    return int(text) * 1024 if text is not None and text.isdigit() else None
 
 
 def _reset_rss_peak() -> bool:

@@ -12,15 +12,24 @@ from typing import Any, BinaryIO
 import torch
 
 
+def proc_status(field: str) -> str | None:
+    """The first word of a ``/proc/self/status`` field (``Umask``, ``VmRSS``...); None without it."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    words = line.split()
+                    return words[1] if len(words) > 1 else None
+    except OSError:
+        return None
+    return None
+
+
 def current_umask() -> int:
     """The process umask (read from /proc where possible; else set and restored at once)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
+    text = proc_status("Umask")
+    if text is not None and all(c in "01234567" for c in text):
+        return int(text, 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
