@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from convrnn.data import DatasetError, MissingDataError, check_dataset, get_dataset
-from convrnn.metrics.radar import GERMANY_ZR, rain_to_pixel
+from convrnn.units import GERMANY_ZR, rain_to_pixel
 
 S = 30  # stand-in for 900
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from convrnn.data import DatasetError, MissingDataError, check_dataset, get_dataset
-from convrnn.metrics.radar import pixel_to_dbz
+from convrnn.units import pixel_to_dbz
 
 S = 20  # stand-in for 480
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import convrnn.metrics as metrics
+from convrnn import units as R
 from convrnn.metrics import (
     ContingencyTable,
     NowcastMetrics,
@@ -15,7 +16,6 @@ from convrnn.metrics import (
     optical_flow_forecast,
     persistence,
 )
-from convrnn.metrics import radar as R
 
 HAS_PYSTEPS = (
     importlib.util.find_spec("pysteps") is not None and importlib.util.find_spec("cv2") is not None
@@ -126,13 +126,13 @@ def test_conversions_match_the_reference_tables():
         R.rain_to_dbz(rates, R.HKO7_ZR), [12.98, 22.37, 28.58, 33.27, 40.72], atol=0.01
     )
     np.testing.assert_allclose(
-        R.hko7_rain_to_pixel(rates), [0.3283, 0.4624, 0.5511, 0.6182, 0.7245], atol=1e-4
+        R.rain_to_pixel(rates, R.HKO7_ZR), [0.3283, 0.4624, 0.5511, 0.6182, 0.7245], atol=1e-4
     )
     np.testing.assert_allclose(
-        R.germany_rain_to_pixel(rates), [0.426, 0.548, 0.629, 0.690, 0.787], atol=1e-3
+        R.rain_to_pixel(rates, R.GERMANY_ZR), [0.426, 0.548, 0.629, 0.690, 0.787], atol=1e-3
     )
     np.testing.assert_allclose(
-        R.marshall_palmer_rain_to_dbz(rates), [18.19, 27.83, 34.19, 39.01, 46.64], atol=0.01
+        R.rain_to_dbz(rates, R.MARSHALL_PALMER_ZR), [18.19, 27.83, 34.19, 39.01, 46.64], atol=0.01
     )
     assert R.uint8_to_dbz(255) == pytest.approx(60.0) and R.pixel_to_dbz(0.0) == pytest.approx(
         -10.0
@@ -142,7 +142,7 @@ def test_conversions_match_the_reference_tables():
     for law in (R.HKO7_ZR, R.GERMANY_ZR, R.MARSHALL_PALMER_ZR):
         np.testing.assert_allclose(R.rain_to_pixel(R.pixel_to_rain(x, law), law), x, rtol=1e-12)
     t = torch.tensor([0.5, 2.0])
-    assert isinstance(R.hko7_rain_to_pixel(t), torch.Tensor)
+    assert isinstance(R.rain_to_pixel(t, R.HKO7_ZR), torch.Tensor)
     assert float(R.rain_to_pixel(0.0)) == 0.0  # no rain -> -inf dBZ -> pixel 0
     assert R.zr_law("germany") is R.GERMANY_ZR
     with pytest.raises(ValueError, match="unknown Z-R law"):
@@ -151,10 +151,10 @@ def test_conversions_match_the_reference_tables():
 
 def test_nowcast_metrics_pixel_thresholds_and_balanced_errors_by_hand():
     m = NowcastMetrics(thresholds=(0.5, 5.0))
-    p05, p5 = (float(R.hko7_rain_to_pixel(r)) for r in (0.5, 5.0))
+    p05, p5 = (float(R.rain_to_pixel(r, R.HKO7_ZR)) for r in (0.5, 5.0))
     assert m.pixel_thresholds == pytest.approx((p05, p5))
     # truth: one pixel just at 5 mm/h (weight 5), one at 1 mm/h (weight 1), one at 3 mm/h (weight 2)
-    p1, p3 = float(R.hko7_rain_to_pixel(1.0)), float(R.hko7_rain_to_pixel(3.0))
+    p1, p3 = float(R.rain_to_pixel(1.0, R.HKO7_ZR)), float(R.rain_to_pixel(3.0, R.HKO7_ZR))
     true = np.array([p5, p1, p3]).reshape(1, 1, 1, 1, 3)
     pred = np.array([p5 - 0.1, p1 + 0.1, 1.3]).reshape(1, 1, 1, 1, 3)  # the last is clipped to 1
     m.update(pred, true)
@@ -172,7 +172,7 @@ def test_nowcast_metrics_pixel_thresholds_and_balanced_errors_by_hand():
 
 
 def test_exports():
-    for name in ("nowcast_scores", "NowcastMetrics", "optical_flow_forecast", "hko7_pixel_to_rain"):
+    for name in ("nowcast_scores", "NowcastMetrics", "optical_flow_forecast"):
         assert hasattr(metrics, name)
 
 

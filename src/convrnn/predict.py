@@ -8,14 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from convrnn.errors import InputError
 from convrnn.models.forecaster import Forecaster
 from convrnn.runs import load_forecaster, read_normalizer
 
 PNG_SUFFIXES = (".png",)
-
-
-class InputError(ValueError):
-    """The input frames cannot be used with this model."""
 
 
 def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:

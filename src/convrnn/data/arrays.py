@@ -57,7 +57,7 @@ from convrnn.data.windows import (
     check_split,
     sliding_windows,
 )
-from convrnn.metrics.radar import zr_law
+from convrnn.units import zr_law
 
 LAYOUTS = ("THW", "TCHW", "THWC", "NTHW", "NTCHW", "NTHWC")
 DEFAULT_LAYOUT = {3: "THW", 4: "TCHW", 5: "NTCHW"}

@@ -1,11 +1,5 @@
-"""Errors raised by the dataset loaders: what is wrong, with which file, and how to fix it."""
+"""Errors raised by the dataset loaders (defined in :mod:`convrnn.errors`, re-exported here)."""
 
-from __future__ import annotations
+from convrnn.errors import DatasetError, MissingDataError
 
-
-class DatasetError(ValueError):
-    """A dataset copy is corrupt, inconsistent or does not match its format."""
-
-
-class MissingDataError(DatasetError, FileNotFoundError):
-    """Files or folders a dataset needs are missing."""
+__all__ = ["DatasetError", "MissingDataError"]

@@ -40,7 +40,7 @@ from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
 from convrnn.data.registry import register_dataset, register_info
 from convrnn.data.windows import Window, WindowDataset, check_split
-from convrnn.metrics.radar import GERMANY_ZR, rain_to_pixel
+from convrnn.units import GERMANY_ZR, rain_to_pixel
 
 INTERVAL_MINUTES = 5
 FILE_NAME = "RYDL.hdf5"

@@ -45,7 +45,7 @@ from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
 from convrnn.data.registry import register_dataset, register_info
 from convrnn.data.windows import Window, WindowDataset, carve_validation, check_split
-from convrnn.metrics.radar import HKO7_ZR
+from convrnn.units import HKO7_ZR
 
 INTERVAL_MINUTES = 6
 DAY_LIST = "hko7_rainy_{}_days.txt"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrnn.metrics.radar import ZRLaw, pixel_to_rain, rain_to_pixel
+from convrnn.units import ZRLaw, pixel_to_rain, rain_to_pixel
 
 
 @dataclass(frozen=True)

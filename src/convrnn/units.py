@@ -117,33 +117,3 @@ def pixel_to_rain(x: Any, law: str | ZRLaw = HKO7_ZR) -> Any:
 def rain_to_pixel(rain: Any, law: str | ZRLaw = HKO7_ZR) -> Any:
     """Rain rate (mm/h) -> dBZ with the Z-R ``law`` -> normalised pixel (clipped to [0, 1])."""
     return dbz_to_pixel(rain_to_dbz(rain, law))
-
-
-def hko7_pixel_to_rain(x: Any) -> Any:
-    """HKO-7: pixel -> mm/h with ``Z = 58.53 R^1.56``."""
-    return pixel_to_rain(x, HKO7_ZR)
-
-
-def hko7_rain_to_pixel(rain: Any) -> Any:
-    """HKO-7: mm/h -> pixel with ``Z = 58.53 R^1.56``."""
-    return rain_to_pixel(rain, HKO7_ZR)
-
-
-def germany_pixel_to_rain(x: Any) -> Any:
-    """Germany (RainNet RY, MS-LSTM): pixel -> mm/h with ``Z = 256 R^1.42``."""
-    return pixel_to_rain(x, GERMANY_ZR)
-
-
-def germany_rain_to_pixel(rain: Any) -> Any:
-    """Germany (RainNet RY, MS-LSTM): mm/h -> pixel with ``Z = 256 R^1.42``."""
-    return rain_to_pixel(rain, GERMANY_ZR)
-
-
-def marshall_palmer_rain_to_dbz(rain: Any) -> Any:
-    """Marshall-Palmer ``Z = 200 R^1.6``: mm/h -> dBZ."""
-    return rain_to_dbz(rain, MARSHALL_PALMER_ZR)
-
-
-def marshall_palmer_dbz_to_rain(dbz: Any) -> Any:
-    """Marshall-Palmer ``Z = 200 R^1.6``: dBZ -> mm/h."""
-    return dbz_to_rain(dbz, MARSHALL_PALMER_ZR)

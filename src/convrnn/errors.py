@@ -1,0 +1,56 @@
+"""The user-error family: every mistake a user can make raises a :class:`ConvrnnError` subclass.
+
+The CLI turns these (and only these, plus the OS and checkpoint errors it maps)
+into a one-line message and exit status 2; anything else is a bug and keeps its
+traceback. Each class also derives from the built-in type callers already
+catch (``ValueError``, ``KeyError``, ``FileNotFoundError``, ``RuntimeError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class ConvrnnError(Exception):
+    """Base of every error that names a user's mistake and its fix."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class ConfigError(ConvrnnError, ValueError):
+    """A configuration key, value or option is invalid."""
+
+
+class ChoiceError(ConfigError, KeyError):
+    """A name (model, preset, dataset, loss, ...) is not one of the valid choices."""
+
+
+class InputError(ConvrnnError, ValueError):
+    """Input frames or arrays cannot be used as given (shape, dtype, range)."""
+
+
+class DatasetError(ConvrnnError, ValueError):
+    """A dataset copy is corrupt, inconsistent or does not match its format."""
+
+
+class MissingDataError(DatasetError, FileNotFoundError):
+    """Files or folders a dataset needs are missing."""
+
+
+class RunError(ConvrnnError, FileNotFoundError):
+    """A run directory or checkpoint is missing, incomplete or not a convrnn run."""
+
+
+class NonFiniteLossError(ConvrnnError, RuntimeError):
+    """Training produced a NaN or infinite loss or gradient (stopped before the optimiser step)."""
+
+
+def check_choice(kind: str, value: Any, choices: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise :class:`ChoiceError` listing them."""
+    valid = list(choices)
+    if value not in valid:
+        listed = ", ".join(str(c) for c in sorted(valid, key=str))
+        raise ChoiceError(f"unknown {kind} {value!r}; valid {kind}s: {listed}")
+    return value
