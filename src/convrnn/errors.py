@@ -43,6 +43,14 @@ class RunError(ConvrnnError, FileNotFoundError):
     """A run directory or checkpoint is missing, incomplete or not a convrnn run."""
 
 
+class CheckpointError(ConvrnnError, RuntimeError):
+    """A checkpoint is corrupt, truncated, not a convrnn checkpoint, or holds objects it may not load."""
+
+
+class RunLockedError(ConvrnnError, RuntimeError):
+    """Another process is training into the same run directory."""
+
+
 class NonFiniteLossError(ConvrnnError, RuntimeError):
     """Training produced a NaN or infinite loss or gradient (stopped before the optimiser step)."""
 
