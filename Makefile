@@ -17,9 +17,10 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]" torch==2.13.0
 
-# the tests also exercise the optional KTH video reader (PyAV) and the pysteps baseline
+# the tests also exercise the optional KTH video reader (PyAV), the pysteps baseline, NetCDF input
+# (xarray) and a real NetCDF file from PyPI (hvsampledata)
 install-test: install
-	$(BIN)/pip install --quiet -e ".[dev,video,nowcast]" torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev,video,nowcast,xarray,testdata]" torch==2.13.0
 
 demo: install
 	$(BIN)/convrnn data mnist
