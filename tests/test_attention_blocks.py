@@ -10,6 +10,7 @@ from torch import nn
 from convrnn.blocks import (
     CellContext,
     ContextEmbedding,
+    ConvSpec,
     DetailContext,
     SelfAttention,
     SelfAttentionMemory,
@@ -19,6 +20,9 @@ from convrnn.blocks import (
     restore,
 )
 from convrnn.cost import saved_tensor_bytes
+
+#: the CMS-LSTM authors' convolutions on a 64 x 16 x 16 layer: bias-free, LayerNorm
+AUTHORS = ConvSpec(bias=False, norm="layer", height=16, width=16)
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +159,9 @@ def reference_se(se, h, c):
 )
 def test_se_matches_reference(norm, bias, scales):
     torch.manual_seed(0)
-    se = randomise(SpatiotemporalExpression(3, 3, scales, norm=norm, bias=bias, height=4, width=8))
+    se = randomise(
+        SpatiotemporalExpression(3, ConvSpec(3, bias=bias, norm=norm, height=4, width=8), scales)
+    )
     h, c = torch.randn(2, 3, 4, 8), torch.randn(2, 3, 4, 8)
     got = se(h, c)
     want = reference_se(se, h, c)
@@ -165,7 +171,7 @@ def test_se_matches_reference(norm, bias, scales):
 
 def test_se_parameters_match_the_official_table():
     """official-cms-modernn-sa.md section 1.5, per cell at 64 x 16 x 16."""
-    se = SpatiotemporalExpression(64, 5, unused_gamma=True, height=16, width=16)
+    se = SpatiotemporalExpression(64, AUTHORS.with_kernel(5), unused_gamma=True)
     per_module = {
         "qkv": 3 * 12_480,
         "gamma": 3,
@@ -189,7 +195,7 @@ def reference_alternation(x, h, weight_x, weight_h, iterations=5, s=2.0):
 
 
 def test_ce_matches_reference():
-    ce = randomise(ContextEmbedding(3, 5, 3, norm="layer", bias=True, height=6, width=6))
+    ce = randomise(ContextEmbedding(3, 5, ConvSpec(3, bias=True, norm="layer", height=6, width=6)))
     x, h = torch.randn(2, 3, 6, 6), torch.randn(2, 5, 6, 6)
 
     def conv_ln(module):
@@ -206,13 +212,15 @@ def test_ce_matches_reference():
 
 def test_ce_with_zero_hidden_state_starts_as_identity_on_x():
     """With h = 0, LN(conv(0)) is the LN bias (0 at initialisation): x is multiplied by 2 sigma(0) = 1."""
-    ce = ContextEmbedding(2, 2, 3, iterations=1, height=4, width=4)
+    ce = ContextEmbedding(
+        2, 2, ConvSpec(3, bias=False, norm="layer", height=4, width=4), iterations=1
+    )
     x = torch.randn(1, 2, 4, 4)
     torch.testing.assert_close(ce(x, torch.zeros(1, 2, 4, 4))[0], x)
 
 
 def test_dcb_matches_reference():
-    dcb = randomise(DetailContext(3, 4, norm="layer", bias=False, height=8, width=8))
+    dcb = randomise(DetailContext(3, 4, ConvSpec(bias=False, norm="layer", height=8, width=8)))
     x, h = torch.randn(2, 3, 8, 8), torch.randn(2, 4, 8, 8)
 
     def mean_of_kernels(group):
@@ -233,7 +241,7 @@ def test_dcb_matches_reference():
     torch.testing.assert_close(got[1], want[1])
     assert [c.kernel_size for c in dcb.from_hidden.convs] == [3, 5, 7]
     # official per-side DCB at 64 x 16 x 16: 69,632 + 135,168 + 233,472
-    side = DetailContext(64, 64, height=16, width=16).from_hidden
+    side = DetailContext(64, 64, AUTHORS).from_hidden
     assert [sum(p.numel() for p in c.parameters()) for c in side.convs] == [
         69_632,
         135_168,
@@ -280,7 +288,8 @@ def reference_sam(sam, h, m):
 )
 def test_sam_matches_reference(options):
     options = {"attention_channels": 2, **options}
-    sam = randomise(SelfAttentionMemory(4, kernel_size=3, height=5, width=6, **options))
+    conv = ConvSpec(3, norm=options.pop("norm", "none"), height=5, width=6)
+    sam = randomise(SelfAttentionMemory(4, conv=conv, **options))
     h, m = torch.randn(2, 4, 5, 6), torch.randn(2, 4, 5, 6)
     got, want = sam(h, m), reference_sam(sam, h, m)
     torch.testing.assert_close(got[0], want[0])
@@ -288,11 +297,11 @@ def test_sam_matches_reference(options):
 
 
 def test_sam_depthwise_separable_gate_conv():
-    sam = SelfAttentionMemory(64, 32, 5, gate_conv="dwsep", bias=True)
+    sam = SelfAttentionMemory(64, 32, ConvSpec(5, bias=True), gate_conv="dwsep")
     depthwise, pointwise = sam.gates
     assert depthwise.groups == 128 and depthwise.bias is None
     assert depthwise.weight.numel() == 128 * 25 and pointwise.weight.numel() == 128 * 192
-    full = SelfAttentionMemory(64, 32, 5, gate_conv="full")
+    full = SelfAttentionMemory(64, 32, ConvSpec(5), gate_conv="full")
     assert sum(p.numel() for p in full.gates.parameters()) == 128 * 192 * 25 + 192
     with pytest.raises(ValueError, match="gate_conv="):
         SelfAttentionMemory(4, 2, gate_conv="separable")
@@ -302,9 +311,9 @@ def test_sam_depthwise_separable_gate_conv():
 
 def test_sam_memory_attention_reads_the_memory():
     h, m1, m2 = torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4)
-    sam = SelfAttentionMemory(4, 2, 3)
+    sam = SelfAttentionMemory(4, 2, ConvSpec(3))
     assert not torch.allclose(sam._aggregate(h, m1), sam._aggregate(h, m2)), "Z_m reads M_{t-1}"
-    no_zm = SelfAttentionMemory(4, 2, 3, memory_attention=False)
+    no_zm = SelfAttentionMemory(4, 2, ConvSpec(3), memory_attention=False)
     torch.testing.assert_close(no_zm._aggregate(h, m1), no_zm._aggregate(h, m2))
     assert no_zm.memory_kv is None and no_zm.fuse.in_channels == 4
 
@@ -319,7 +328,7 @@ def test_self_attention_matches_reference():
 
 
 def test_cell_context_options():
-    off = CellContext(4, 4, 3)
+    off = CellContext(4, 4, ConvSpec(3))
     assert sum(p.numel() for p in off.parameters()) == 0 and off.size_multiple == 1
     x, h = torch.randn(1, 4, 6, 6), torch.randn(1, 4, 6, 6)
     assert off.embed(x, h) == (x, h) and off.express(x, h) == (x, h)
@@ -331,4 +340,4 @@ def test_cell_context_options():
     with pytest.raises(ValueError, match="se_scales"):
         CellContext(4, 4, se=True, se_scales=())
     with pytest.raises(ValueError, match="image_size"):
-        CellContext(4, 4, se=True, norm="layer")
+        CellContext(4, 4, ConvSpec(norm="layer"), se=True)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import convrnn
-from convrnn.cells import CMSLSTMCell, ConvLSTMCell, LayerSpec, SAConvLSTMCell
+from convrnn.cells import ConvLSTMCell, LayerSpec, SAConvLSTMCell
+from convrnn.registry import get_entry
 
 count = convrnn.count_parameters
 
@@ -97,7 +98,7 @@ def test_plain_row_computes_convlstm():
 
 def test_cms_lstm_step_is_ce_then_convlstm_then_se():
     torch.manual_seed(0)
-    cell = CMSLSTMCell.from_spec(LayerSpec(0, 2, 4, 4, height=8, width=8))
+    cell = get_entry("cms-lstm").build_cell(LayerSpec(0, 2, 4, 4, height=8, width=8))
     x, h, c = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
     out, (h_new, c_new), m = cell(x, (h, c))
     x1, h1 = cell.context.embedding(x, h)
@@ -153,7 +154,7 @@ def test_option_names():
         "scaled",
     } <= set(convrnn.registry.get_entry("sa-convlstm").option_names())
     assert "memory" not in convrnn.registry.get_entry("sa-convlstm-base").option_names()
-    assert "dcb" not in CMSLSTMCell.option_names()
+    assert "dcb" not in get_entry("cms-lstm").option_names()
 
 
 @pytest.mark.parametrize("name", ["cms-lstm", "sa-convlstm", "sa-convlstm-base"])

@@ -6,8 +6,9 @@ import torch.nn.functional as F
 from torch import sigmoid, tanh
 
 import convrnn
+from convrnn.blocks import warp
 from convrnn.cells import MIMCell, MotionRNNCell
-from convrnn.cells.motionrnn import MotionGRU, warp
+from convrnn.cells.motionrnn import MotionGRU
 from tests.cell_reference import conv_count, conv_terms
 
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import convrnn
-from convrnn.registry import get_entry
+from convrnn.registry import get_entry, list_models
 
-MODELS = convrnn.list_models()
-FLAT = [m for m in MODELS if not m.startswith("ms-")]
+MODELS = list_models()
+FLAT = list_models(stack="flat")
 SIZE = 16
 
 

@@ -1,7 +1,5 @@
 """convrnn: convolutional recurrent networks for spatiotemporal predictive learning."""
 
-from convrnn.registry import build_model, count_parameters, list_models, list_presets
-
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "build_model", "count_parameters", "list_models", "list_presets", "load"]
@@ -17,15 +15,22 @@ _LAZY_SUBMODULES = (
     "cost",
     "viz",
     "train",
+    "registry",
 )
 
 
-def __getattr__(name: str):
-    """Import submodules on first use (``convrnn.metrics`` ...), keeping ``import convrnn`` light."""
-    if name in _LAZY_SUBMODULES:
-        import importlib
+#: the registry facade's functions, imported on first use (the registry loads every cell, and torch)
+_LAZY_FUNCTIONS = ("build_model", "count_parameters", "list_models", "list_presets")
 
+
+def __getattr__(name: str):
+    """Import submodules and the registry on first use, keeping ``import convrnn`` light."""
+    import importlib
+
+    if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"convrnn.{name}")
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module("convrnn.registry"), name)
     raise AttributeError(f"module 'convrnn' has no attribute {name!r}")
 
 

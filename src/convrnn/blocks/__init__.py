@@ -4,15 +4,17 @@ from convrnn.blocks.attention import SelfAttention, attend
 from convrnn.blocks.cell_context import CellContext
 from convrnn.blocks.context_embedding import AlternatingContext, ContextEmbedding
 from convrnn.blocks.detail_context import DetailContext
-from convrnn.blocks.gate_conv import GateConv, check_norm
+from convrnn.blocks.gate_conv import ConvSpec, GateConv, check_norm
 from convrnn.blocks.memory import GatedMemory, MemoryOutput
 from convrnn.blocks.self_attention_memory import SelfAttentionMemory
 from convrnn.blocks.spatiotemporal_expression import SpatiotemporalExpression, divide, restore
+from convrnn.blocks.warp import warp
 
 __all__ = [
     "AlternatingContext",
     "CellContext",
     "ContextEmbedding",
+    "ConvSpec",
     "DetailContext",
     "GateConv",
     "GatedMemory",
@@ -24,4 +26,5 @@ __all__ = [
     "check_norm",
     "divide",
     "restore",
+    "warp",
 ]

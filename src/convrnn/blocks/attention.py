@@ -8,6 +8,8 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from convrnn.errors import ConfigError
+
 
 def attend(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
     """``softmax(scale * q k^T) v`` for token tensors ``(N, L, E)``, through fused attention.
@@ -56,7 +58,7 @@ def default_attention_channels(channels: int, attention_channels: int | None) ->
     if attention_channels is None:
         return max(1, channels // 2)
     if attention_channels < 1:
-        raise ValueError(f"attention_channels must be >= 1, got {attention_channels}")
+        raise ConfigError(f"attention_channels must be >= 1, got {attention_channels}")
     return int(attention_channels)
 
 

@@ -8,7 +8,9 @@ from torch import Tensor, nn
 
 from convrnn.blocks.context_embedding import ContextEmbedding
 from convrnn.blocks.detail_context import DetailContext
+from convrnn.blocks.gate_conv import PLAIN, ConvSpec
 from convrnn.blocks.spatiotemporal_expression import SpatiotemporalExpression, check_scales
+from convrnn.errors import ConfigError
 
 
 class CellContext(nn.Module):
@@ -23,8 +25,9 @@ class CellContext(nn.Module):
 
     and sets ``self.size_multiple = self.context.size_multiple``. With every
     option off the module holds no parameters, so counts and state-dict keys
-    are unchanged. The CE convolutions use the cell's ``kernel_size``, the SE
-    ones ``se_kernel`` (5 in the CMS-LSTM code, 3 in the MS-RNN port).
+    are unchanged. The blocks build their convolutions through the cell's
+    ``conv`` (bias, norm, size); CE uses its kernel size, SE ``se_kernel`` (5 in
+    the CMS-LSTM code, 3 in the MS-RNN port).
     ``se_scales``, ``se_kernel`` and ``se_unused_gamma`` only matter with ``se``.
     """
 
@@ -32,7 +35,7 @@ class CellContext(nn.Module):
         self,
         in_channels: int,
         hidden_channels: int,
-        kernel_size: int = 3,
+        conv: ConvSpec = PLAIN,
         *,
         ce: bool = False,
         dcb: bool = False,
@@ -40,31 +43,25 @@ class CellContext(nn.Module):
         se_scales: Sequence[int] = (1, 2, 4),
         se_kernel: int = 5,
         se_unused_gamma: bool = False,
-        norm: str = "none",
-        bias: bool = True,
-        height: int | None = None,
-        width: int | None = None,
     ) -> None:
         super().__init__()
         if ce and dcb:
-            raise ValueError(
+            raise ConfigError(
                 "ce=True and dcb=True both re-weight (x, h) before the gates; choose one "
                 "(CE is CMS-LSTM's block, DCB is MoDeRNN's)"
             )
-        shared = {"bias": bias, "norm": norm, "height": height, "width": width}
         self.embedding: nn.Module | None = None
         if ce:
-            self.embedding = ContextEmbedding(in_channels, hidden_channels, kernel_size, **shared)
+            self.embedding = ContextEmbedding(in_channels, hidden_channels, conv)
         elif dcb:
-            self.embedding = DetailContext(in_channels, hidden_channels, **shared)
+            self.embedding = DetailContext(in_channels, hidden_channels, conv)
         self.expression: SpatiotemporalExpression | None = None
         if se:
             self.expression = SpatiotemporalExpression(
                 hidden_channels,
-                se_kernel,
+                conv.with_kernel(se_kernel),
                 check_scales(se_scales),
                 unused_gamma=se_unused_gamma,
-                **shared,
             )
 
     @property

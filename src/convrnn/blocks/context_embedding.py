@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from convrnn.blocks.gate_conv import GateConv
+from convrnn.blocks.gate_conv import ConvSpec
+from convrnn.errors import ConfigError
 
 
 class AlternatingContext(nn.Module):
@@ -25,7 +26,7 @@ class AlternatingContext(nn.Module):
     def __init__(self, iterations: int = 5, scale: float = 2.0) -> None:
         super().__init__()
         if iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
+            raise ConfigError(f"iterations must be >= 1, got {iterations}")
         self.iterations = iterations
         self.scale = scale
         self.record: list[dict[str, Any]] | None = None
@@ -56,28 +57,23 @@ class AlternatingContext(nn.Module):
 class ContextEmbedding(AlternatingContext):
     """CE (CMS-LSTM Eq. 2 as coded): ``A = LN(conv_Q * h)`` (h -> x), ``B = LN(conv_R * x)`` (x -> h).
 
-    Both convolutions are k x k; ``bias`` and ``norm`` ("layer": LayerNorm over
-    [C, H, W] after each convolution) follow the cell. The authors' code:
-    bias-free, LayerNorm; the MS-RNN port: biased, no LayerNorm.
+    Both convolutions are ``conv``'s k x k; its ``bias`` and ``norm`` ("layer":
+    LayerNorm over [C, H, W] after each convolution) follow the cell. The
+    authors' code: bias-free, LayerNorm; the MS-RNN port: biased, no LayerNorm.
     """
 
     def __init__(
         self,
         in_channels: int,
         hidden_channels: int,
-        kernel_size: int = 3,
+        conv: ConvSpec,
         *,
         iterations: int = 5,
         scale: float = 2.0,
-        bias: bool = False,
-        norm: str = "layer",
-        height: int | None = None,
-        width: int | None = None,
     ) -> None:
         super().__init__(iterations, scale)
-        size = {"bias": bias, "norm": norm, "height": height, "width": width}
-        self.conv_q = GateConv([hidden_channels], in_channels, kernel_size, **size)
-        self.conv_r = GateConv([in_channels], hidden_channels, kernel_size, **size)
+        self.conv_q = conv.gate_conv([hidden_channels], in_channels)
+        self.conv_r = conv.gate_conv([in_channels], hidden_channels)
 
     def input_logits(self, h: Tensor) -> Tensor:
         return self.conv_q(h)

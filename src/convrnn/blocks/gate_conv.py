@@ -1,13 +1,17 @@
-"""Gate convolutions: the sum of one convolution per input, each computing every gate at once."""
+"""Gate convolutions (the sum of one convolution per input, each computing every gate at once)
+and :class:`ConvSpec`, the one description of how a cell's blocks build their convolutions."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from convrnn.errors import ConfigError
 
 NORMS = ("none", "layer")
 
@@ -15,9 +19,9 @@ NORMS = ("none", "layer")
 def check_norm(norm: str, height: int | None, width: int | None) -> None:
     """Validate a ``norm=`` option; LayerNorm over [C, H, W] needs the layer's size."""
     if norm not in NORMS:
-        raise ValueError(f"norm={norm!r} is not supported; choose one of {NORMS}")
+        raise ConfigError(f"norm={norm!r} is not supported; choose one of {NORMS}")
     if norm == "layer" and (height is None or width is None):
-        raise ValueError(
+        raise ConfigError(
             "norm='layer' normalises over [C, H, W] and needs the frame size: "
             "pass image_size=(H, W) to build_model"
         )
@@ -54,7 +58,7 @@ class GateConv(nn.Module):
         super().__init__()
         check_norm(norm, height, width)
         if kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size must be odd to keep the frame size, got {kernel_size}")
+            raise ConfigError(f"kernel_size must be odd to keep the frame size, got {kernel_size}")
         self.in_channels = tuple(int(c) for c in in_channels)
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -102,3 +106,55 @@ class GateConv(nn.Module):
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
             f"kernel_size={self.kernel_size}, bias={self.bias is not None}, norm={self.norm!r}"
         )
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """How a block builds its k x k convolutions and norms: kernel, bias, LayerNorm over [C, H, W].
+
+    A cell makes one from its options and hands it to each block (timm's
+    ``norm_layer`` factories, for the papers' layouts): ``norm="layer"`` puts a
+    LayerNorm over the layer's ``[C, height, width]`` after each gate
+    convolution and needs the size. Blocks with another kernel use
+    :meth:`with_kernel`.
+    """
+
+    kernel_size: int = 3
+    bias: bool = True
+    norm: str = "none"
+    height: int | None = None
+    width: int | None = None
+
+    def __post_init__(self) -> None:
+        check_norm(self.norm, self.height, self.width)
+
+    def with_kernel(self, kernel_size: int) -> ConvSpec:
+        """The same bias and norm with another kernel size."""
+        return replace(self, kernel_size=kernel_size)
+
+    def gate_conv(self, in_channels: Sequence[int], out_channels: int) -> GateConv:
+        """A :class:`GateConv` over ``in_channels`` (one convolution per input) to ``out_channels``."""
+        return GateConv(
+            in_channels,
+            out_channels,
+            self.kernel_size,
+            bias=self.bias,
+            norm=self.norm,
+            height=self.height,
+            width=self.width,
+        )
+
+    def conv2d(self, in_channels: int, out_channels: int) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` of this kernel (size-preserving padding) and bias."""
+        k = self.kernel_size
+        return nn.Conv2d(in_channels, out_channels, k, padding=k // 2, bias=self.bias)
+
+    def layer_norm(self, channels: int, width_factor: int = 1) -> nn.Module:
+        """LayerNorm over ``[channels, H, width_factor * W]`` with ``norm="layer"``, else identity."""
+        if self.norm != "layer":
+            return nn.Identity()
+        return nn.LayerNorm([channels, self.height, width_factor * self.width])
+
+
+#: the MS-RNN code's convolutions (3 x 3, biased, no LayerNorm): the blocks' default
+PLAIN = ConvSpec()

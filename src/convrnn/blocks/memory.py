@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from convrnn.blocks.gate_conv import GateConv
+from convrnn.blocks.gate_conv import PLAIN, ConvSpec
 
 
 class GatedMemory(nn.Module):
@@ -20,25 +20,13 @@ class GatedMemory(nn.Module):
         self,
         in_channels: int,
         hidden_channels: int,
-        kernel_size: int = 3,
+        conv: ConvSpec = PLAIN,
         *,
-        bias: bool = True,
-        norm: str = "none",
         forget_bias: float = 0.0,
-        height: int | None = None,
-        width: int | None = None,
     ) -> None:
         super().__init__()
         self.forget_bias = forget_bias
-        self.gates = GateConv(
-            [in_channels, hidden_channels],
-            3 * hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            height=height,
-            width=width,
-        )
+        self.gates = conv.gate_conv([in_channels, hidden_channels], 3 * hidden_channels)
 
     def forward(self, x: Tensor, memory: Tensor) -> tuple[Tensor, Tensor]:
         """Returns ``(new_memory, increment)``."""
@@ -55,28 +43,10 @@ class MemoryOutput(nn.Module):
     convolution fusing the memories (``conv_c_m``).
     """
 
-    def __init__(
-        self,
-        hidden_channels: int,
-        num_memories: int = 2,
-        kernel_size: int = 3,
-        *,
-        bias: bool = True,
-        norm: str = "none",
-        height: int | None = None,
-        width: int | None = None,
-    ) -> None:
+    def __init__(self, hidden_channels: int, num_memories: int = 2, conv: ConvSpec = PLAIN) -> None:
         super().__init__()
-        self.to_gate = GateConv(
-            [hidden_channels] * num_memories,
-            hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            height=height,
-            width=width,
-        )
-        self.fuse = nn.Conv2d(num_memories * hidden_channels, hidden_channels, 1, bias=bias)
+        self.to_gate = conv.gate_conv([hidden_channels] * num_memories, hidden_channels)
+        self.fuse = nn.Conv2d(num_memories * hidden_channels, hidden_channels, 1, bias=conv.bias)
 
     def forward(self, o: Tensor, *memories: Tensor) -> Tensor:
         """``o`` is the output-gate pre-activation from the inputs; returns the new hidden state."""

@@ -14,13 +14,14 @@ from convrnn.blocks.attention import (
     from_tokens,
     to_tokens,
 )
-from convrnn.blocks.gate_conv import check_norm
+from convrnn.blocks.gate_conv import PLAIN, ConvSpec
+from convrnn.errors import ConfigError
 
 GATE_CONVS = ("dwsep", "full", "1x1")
 
 
-def gate_convolution(kind: str, in_channels: int, out_channels: int, kernel_size: int, bias: bool):
-    """The convolution over ``[Z, H]`` that gives SAM's gates.
+def gate_convolution(kind: str, in_channels: int, out_channels: int, conv: ConvSpec) -> nn.Module:
+    """The convolution over ``[Z, H]`` that gives SAM's gates, of ``conv``'s kernel and bias.
 
     * ``"dwsep"`` (the paper): a k x k depth-wise convolution without bias, then
       a 1x1 point-wise convolution carrying the gate bias (Xception / TensorFlow
@@ -29,12 +30,13 @@ def gate_convolution(kind: str, in_channels: int, out_channels: int, kernel_size
     * ``"1x1"``: one 1x1 convolution (most public re-implementations).
     """
     if kind not in GATE_CONVS:
-        raise ValueError(f"gate_conv={kind!r} is not supported; choose one of {GATE_CONVS}")
+        raise ConfigError(f"gate_conv={kind!r} is not supported; choose one of {GATE_CONVS}")
+    kernel_size, bias = conv.kernel_size, conv.bias
     if kernel_size % 2 != 1:
-        raise ValueError(f"kernel_size must be odd to keep the frame size, got {kernel_size}")
+        raise ConfigError(f"kernel_size must be odd to keep the frame size, got {kernel_size}")
     pad = kernel_size // 2
     if kind == "full":
-        return nn.Conv2d(in_channels, out_channels, kernel_size, padding=pad, bias=bias)
+        return conv.conv2d(in_channels, out_channels)
     if kind == "1x1":
         return nn.Conv2d(in_channels, out_channels, 1, bias=bias)
     return nn.Sequential(
@@ -52,7 +54,8 @@ class SelfAttentionMemory(nn.Module):
       ``K_m = W_mk M``, ``V_m = W_mv M`` (biased 1x1 convolutions);
     * ``Z_h = softmax(Q^T K_h) V_h``, ``Z_m = softmax(Q^T K_m) V_m`` (the memory
       branch re-uses ``Q``), ``Z = W_z [Z_h; Z_m]`` (1x1);
-    * ``[i, g, o] = gate_conv([Z, H])`` (+ LayerNorm over [3C, H, W] with ``norm="layer"``);
+    * ``[i, g, o] = gate_conv([Z, H])`` of ``conv``'s kernel and bias (+ LayerNorm over
+      [3C, H, W] with its ``norm="layer"``);
       ``M_t = (1 - s(i)) M_{t-1} + s(i) tanh(g)``; ``H^_t = s(o) M_t`` (no tanh).
 
     The paper's Table 1 ablations: ``attention=False`` drops ``Z_h``,
@@ -66,19 +69,14 @@ class SelfAttentionMemory(nn.Module):
         self,
         channels: int,
         attention_channels: int | None = None,
-        kernel_size: int = 3,
+        conv: ConvSpec = PLAIN,
         *,
         gate_conv: str = "dwsep",
         scaled: bool = False,
         attention: bool = True,
         memory_attention: bool = True,
-        norm: str = "none",
-        bias: bool = True,
-        height: int | None = None,
-        width: int | None = None,
     ) -> None:
         super().__init__()
-        check_norm(norm, height, width)
         self.channels = channels
         self.attention_channels = default_attention_channels(channels, attention_channels)
         self.scale = attention_scale(self.attention_channels, scaled)
@@ -91,10 +89,8 @@ class SelfAttentionMemory(nn.Module):
         self.memory_kv = nn.Conv2d(channels, a + channels, 1) if memory_attention else None
         self.fuse = nn.Conv2d(branches * channels, channels, 1) if branches else None  # W_z
         gate_in = (channels if branches else 0) + channels
-        self.gates = gate_convolution(gate_conv, gate_in, 3 * channels, kernel_size, bias)
-        self.gate_norm = (
-            nn.LayerNorm([3 * channels, height, width]) if norm == "layer" else nn.Identity()
-        )
+        self.gates = gate_convolution(gate_conv, gate_in, 3 * channels, conv)
+        self.gate_norm = conv.layer_norm(3 * channels)
         self.record: list[dict[str, Any]] | None = None
 
     def _aggregate(self, h: Tensor, memory: Tensor) -> Tensor | None:

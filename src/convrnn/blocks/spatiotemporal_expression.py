@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from convrnn.blocks.attention import attend
-from convrnn.blocks.gate_conv import GateConv, check_norm
+from convrnn.blocks.gate_conv import ConvSpec
+from convrnn.errors import ConfigError
 
 
 def divide(t: Tensor, scale: int) -> Tensor:
@@ -46,9 +47,9 @@ def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
     try:
         out = tuple(int(s) for s in scales)
     except TypeError:
-        raise ValueError(f"se_scales must be a sequence of integers, got {scales!r}") from None
+        raise ConfigError(f"se_scales must be a sequence of integers, got {scales!r}") from None
     if not out or any(s < 1 for s in out) or any(s != v for s, v in zip(out, scales, strict=True)):
-        raise ValueError(f"se_scales must be positive integers such as (1, 2, 4), got {scales!r}")
+        raise ConfigError(f"se_scales must be positive integers such as (1, 2, 4), got {scales!r}")
     return out
 
 
@@ -67,7 +68,8 @@ class SpatiotemporalExpression(nn.Module):
     3. ``[i, g, o] = W_h * H_t + W_z * Z`` (each k x k, ``bias``, LayerNorm);
        ``C^ = LN((1 - s(i)) C_t + s(i) tanh(g))``, ``H^ = s(o) C^`` (no tanh).
 
-    ``unused_gamma`` adds the official code's never-used zero scalar per scale
+    ``conv`` gives k (5 in the authors' code), the gates' ``bias`` and the
+    LayerNorms (``norm="layer"``; none otherwise). ``unused_gamma`` adds the official code's never-used zero scalar per scale
     (it only matters for parameter counts). Set ``record`` to a list to collect,
     per call, the gates ``s(i)`` and ``s(o)``.
     """
@@ -75,19 +77,15 @@ class SpatiotemporalExpression(nn.Module):
     def __init__(
         self,
         channels: int,
-        kernel_size: int = 5,
+        conv: ConvSpec,
         scales: Sequence[int] = (1, 2, 4),
         *,
-        norm: str = "layer",
-        bias: bool = False,
         unused_gamma: bool = False,
-        height: int | None = None,
-        width: int | None = None,
     ) -> None:
         super().__init__()
-        check_norm(norm, height, width)
-        if kernel_size % 2 != 1:
-            raise ValueError(f"se_kernel must be odd to keep the frame size, got {kernel_size}")
+        k = conv.kernel_size
+        if k % 2 != 1:
+            raise ConfigError(f"se_kernel must be odd to keep the frame size, got {k}")
         self.scales = check_scales(scales)
         self.channels = channels
         self.qkv = nn.ModuleList(nn.Conv2d(channels, 3 * channels, 1) for _ in self.scales)
@@ -96,21 +94,11 @@ class SpatiotemporalExpression(nn.Module):
             if unused_gamma
             else None
         )
-        n = len(self.scales)
-        self.fuse = nn.Conv2d(n * channels, channels, kernel_size, padding=kernel_size // 2)
-        layer = norm == "layer"
-        self.fuse_norm = nn.LayerNorm([channels, height, 2 * width]) if layer else nn.Identity()
+        self.fuse = nn.Conv2d(len(self.scales) * channels, channels, k, padding=k // 2)
+        self.fuse_norm = conv.layer_norm(channels, width_factor=2)
         self.merge = nn.Conv2d(2 * channels, channels, 1)
-        self.gates = GateConv(
-            [channels, channels],
-            3 * channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            height=height,
-            width=width,
-        )
-        self.memory_norm = nn.LayerNorm([channels, height, width]) if layer else nn.Identity()
+        self.gates = conv.gate_conv([channels, channels], 3 * channels)
+        self.memory_norm = conv.layer_norm(channels)
         self.record: list[dict[str, Any]] | None = None
 
     @property

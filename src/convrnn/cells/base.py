@@ -53,28 +53,42 @@ class Cell(nn.Module):
     #: constructor arguments a stack fills in from the LayerSpec, not user options
     SPEC_ARGUMENTS = ("in_channels", "hidden_channels", "height", "width", "layer_index", "depth")
 
+    def __init__(self, in_channels: int | None = None, hidden_channels: int | None = None) -> None:
+        super().__init__()
+        # optional, so that cells written before this helper (setting them themselves) keep working
+        if in_channels is not None:
+            self.in_channels = in_channels
+        if hidden_channels is not None:
+            self.hidden_channels = hidden_channels
+
+    @classmethod
+    def _arguments(cls) -> tuple[str, ...]:
+        """Every keyword the constructor accepts, following ``**options`` into the parent cell."""
+        params = inspect.signature(cls).parameters.values()
+        own = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        parent = next((b for b in cls.__mro__[1:] if issubclass(b, Cell)), None)
+        if parent is None or parent is Cell or all(p.kind != p.VAR_KEYWORD for p in params):
+            return tuple(own)
+        inherited = parent._arguments()
+        return (*inherited, *(n for n in own if n not in inherited))
+
     @classmethod
     def from_spec(cls, spec: LayerSpec, **options: Any) -> Cell:
         """Build the cell for ``spec``; size and position are passed to constructors that take them."""
-        params = inspect.signature(cls).parameters
+        accepted = cls._arguments()
         given = {
             "height": spec.height,
             "width": spec.width,
             "layer_index": spec.index,
             "depth": spec.depth,
         }
-        kwargs = {k: v for k, v in given.items() if k in params}
+        kwargs = {k: v for k, v in given.items() if k in accepted}
         return cls(spec.in_channels, spec.hidden_channels, **kwargs, **options)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         """The user-settable keyword options of this cell (its constructor minus the spec arguments)."""
-        return tuple(
-            name
-            for name, p in inspect.signature(cls).parameters.items()
-            if name not in cls.SPEC_ARGUMENTS
-            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-        )
+        return tuple(name for name in cls._arguments() if name not in cls.SPEC_ARGUMENTS)
 
     @classmethod
     def link_layers(cls, cells: list[Cell]) -> None:
@@ -87,11 +101,21 @@ class Cell(nn.Module):
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:
         """Zero horizontal state; the default is ``(h, c)`` of ``hidden_channels`` each."""
-        shape = (batch, self.hidden_channels, height, width)
-        return (
-            torch.zeros(shape, device=device, dtype=dtype),
-            torch.zeros(shape, device=device, dtype=dtype),
-        )
+        return self.zero_state(batch, height, width, device, dtype)
+
+    def zero_state(
+        self,
+        batch: int,
+        height: int,
+        width: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        n: int = 2,
+        channels: int | None = None,
+    ) -> State:
+        """``n`` zero tensors ``(batch, channels, height, width)``; ``channels`` defaults to the hidden ones."""
+        shape = (batch, self.hidden_channels if channels is None else channels, height, width)
+        return tuple(torch.zeros(shape, device=device, dtype=dtype) for _ in range(n))
 
     def forward(self, x: Tensor, state: State, m: Tensor | None = None):  # pragma: no cover
         raise NotImplementedError

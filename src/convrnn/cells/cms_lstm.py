@@ -1,64 +1,27 @@
-"""CMS-LSTM (Chai et al. 2022): ConvLSTM with Context Embedding and Spatiotemporal Expression."""
+"""CMS-LSTM (Chai et al. 2022): the ConvLSTM cell with Context Embedding and Spatiotemporal Expression.
+
+Not a cell of its own: the ``cms-lstm`` entry is :class:`ConvLSTMCell` with
+``ce=True, se=True`` and the authors' code as defaults: LayerNorm over
+[C, H, W] after every gate convolution and on ``c`` (so the layer size must be
+known), forget bias 1, bias-free gate and CE convolutions, SE kernel 5 with
+scales (1, 2, 4). Table 3 ablations: ``ce=False``, ``se=False``,
+``se_scales=(1,)`` or ``(1, 2)``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from convrnn.cells.convlstm import MS_RNN_PORT_SE, ConvLSTMCell
-from convrnn.registry import register_model
-
-
-class CMSLSTMCell(ConvLSTMCell):
-    """CMS-LSTM as its authors coded it: ``(x, h) <- CE(x, h)``; ConvLSTM; ``(h, c) <- SE(h, c)``.
-
-    The defaults are the authors' code: LayerNorm over [C, H, W] after every
-    gate convolution and on ``c`` (so the layer size must be known), forget
-    bias 1, bias-free gate and CE convolutions, SE kernel 5 with scales
-    (1, 2, 4). Table 3 ablations: ``ce=False``, ``se=False``, ``se_scales=(1,)``
-    or ``(1, 2)``.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        kernel_size: int = 3,
-        *,
-        norm: str = "layer",
-        forget_bias: float = 1.0,
-        bias: bool = False,
-        ce: bool = True,
-        se: bool = True,
-        se_scales: Sequence[int] = (1, 2, 4),
-        se_kernel: int = 5,
-        se_unused_gamma: bool = False,
-        height: int | None = None,
-        width: int | None = None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            hidden_channels,
-            kernel_size,
-            norm=norm,
-            forget_bias=forget_bias,
-            bias=bias,
-            ce=ce,
-            se=se,
-            se_scales=se_scales,
-            se_kernel=se_kernel,
-            se_unused_gamma=se_unused_gamma,
-            height=height,
-            width=width,
-        )
-
+from convrnn.cells.convlstm import AUTHORS_CODE, MS_RNN_PORT_SE, ConvLSTMCell
+from convrnn.cells.registry import register_model
 
 register_model(
     "cms-lstm",
-    CMSLSTMCell,
+    ConvLSTMCell,
     summary="CMS-LSTM (Chai et al. 2022): ConvLSTM + Context Embedding (CE) + multi-scale "
     "Spatiotemporal Expression (SE)",
     params={"cms-lstm": 7_967_580, "ms-rnn": 4_483_393, "ms-lstm": 1_123_489},
     ms_params={"ms-rnn": 4_483_393, "ms-lstm": 1_123_489},
+    defaults={**AUTHORS_CODE, "ce": True, "se": True},
+    options=tuple(n for n in ConvLSTMCell.option_names() if n != "dcb"),  # CE, not DCB
     preset_options={"cms-lstm": {"se_unused_gamma": True}, **MS_RNN_PORT_SE},
     unused=r"\.gamma\.\d+$",
     notes="Preset 'cms-lstm' is the authors' code (czh-98/CMS-LSTM): 7,967,580 parameters = the paper's "

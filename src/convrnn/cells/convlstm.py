@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from convrnn.blocks import CellContext, GateConv
+from convrnn.blocks import CellContext, ConvSpec
 from convrnn.cells.base import Cell, State
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
 
 #: the MS-RNN repository's CMS-LSTM port runs SE with the cell's 3x3 kernel instead of 5x5
 MS_RNN_PORT_SE = {"ms-rnn": {"se_kernel": 3}, "ms-lstm": {"se_kernel": 3}}
+#: the CMS-LSTM and MoDeRNN authors' code: LayerNorm over [C, H, W], forget bias 1, bias-free convs
+AUTHORS_CODE = {"norm": "layer", "forget_bias": 1.0, "bias": False}
 
 
 class ConvLSTMCell(Cell):
@@ -52,37 +54,15 @@ class ConvLSTMCell(Cell):
         height: int | None = None,
         width: int | None = None,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
+        super().__init__(in_channels, hidden_channels)
         self.forget_bias = forget_bias
-        self.gates = GateConv(
-            [in_channels, hidden_channels],
-            4 * hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            height=height,
-            width=width,
-        )
-        self.cell_norm = (
-            nn.LayerNorm([hidden_channels, height, width]) if norm == "layer" else nn.Identity()
-        )
+        conv = ConvSpec(kernel_size, bias=bias, norm=norm, height=height, width=width)
+        self.gates = conv.gate_conv([in_channels, hidden_channels], 4 * hidden_channels)
+        self.cell_norm = conv.layer_norm(hidden_channels)
         self.context = CellContext(
-            in_channels,
-            hidden_channels,
-            kernel_size,
-            ce=ce,
-            dcb=dcb,
-            se=se,
-            se_scales=se_scales,
-            se_kernel=se_kernel,
-            se_unused_gamma=se_unused_gamma,
-            norm=norm,
-            bias=bias,
-            height=height,
-            width=width,
-        )
+            in_channels, hidden_channels, conv, ce=ce, dcb=dcb, se=se, se_scales=se_scales,
+            se_kernel=se_kernel, se_unused_gamma=se_unused_gamma,
+        )  # fmt: skip
         self.size_multiple = self.context.size_multiple
 
     def lstm(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:

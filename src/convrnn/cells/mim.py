@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from convrnn.blocks import GateConv, GatedMemory, MemoryOutput
+from convrnn.blocks import ConvSpec, GatedMemory, MemoryOutput
 from convrnn.cells.base import Cell, State
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
 
 
 class MIMN(nn.Module):
@@ -17,37 +17,12 @@ class MIMN(nn.Module):
     """
 
     def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        kernel_size: int,
-        *,
-        bias: bool,
-        norm: str,
-        forget_bias: float,
-        height: int | None,
-        width: int | None,
+        self, in_channels: int, hidden_channels: int, conv: ConvSpec, *, forget_bias: float
     ) -> None:
         super().__init__()
-        size = {"height": height, "width": width}
-        self.memory = GatedMemory(
-            in_channels,
-            hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            forget_bias=forget_bias,
-            **size,
-        )
+        self.memory = GatedMemory(in_channels, hidden_channels, conv, forget_bias=forget_bias)
         # diff2o and n2o: one biased conv on dx and one on the new n
-        self.to_gate = GateConv(
-            [in_channels, hidden_channels],
-            hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            **size,
-        )
+        self.to_gate = conv.gate_conv([in_channels, hidden_channels], hidden_channels)
 
     def forward(self, dx: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
         """Returns ``(D, n')``."""
@@ -59,31 +34,11 @@ class MIMS(nn.Module):
     """Stationary block: ``[i, f, g, o] = W * D + W * c_prev``; ``s' = s(f) s + s(i) tanh(g)``;
     ``T = s(o + W * s') tanh(s')``."""
 
-    def __init__(
-        self,
-        hidden_channels: int,
-        kernel_size: int,
-        *,
-        bias: bool,
-        norm: str,
-        forget_bias: float,
-        height: int | None,
-        width: int | None,
-    ) -> None:
+    def __init__(self, hidden_channels: int, conv: ConvSpec, *, forget_bias: float) -> None:
         super().__init__()
-        size = {"height": height, "width": width}
         self.forget_bias = forget_bias
-        self.gates = GateConv(
-            [hidden_channels, hidden_channels],
-            4 * hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            **size,
-        )
-        self.to_gate = GateConv(
-            [hidden_channels], hidden_channels, kernel_size, bias=bias, norm=norm, **size
-        )
+        self.gates = conv.gate_conv([hidden_channels, hidden_channels], 4 * hidden_channels)
+        self.to_gate = conv.gate_conv([hidden_channels], hidden_channels)
 
     def forward(self, d: Tensor, c_prev: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         """Returns ``(T, s')``."""
@@ -119,39 +74,27 @@ class MIMCell(Cell):
         height: int | None = None,
         width: int | None = None,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
+        super().__init__(in_channels, hidden_channels)
         self.forget_bias = forget_bias
         self.plain = layer_index == 0
-        common = {"bias": bias, "norm": norm, "height": height, "width": width}
-        self.gates = GateConv(
-            [in_channels, hidden_channels], 4 * hidden_channels, kernel_size, **common
-        )
-        self.memory = GatedMemory(
-            in_channels, hidden_channels, kernel_size, forget_bias=forget_bias, **common
-        )
-        self.output = MemoryOutput(hidden_channels, 2, kernel_size, **common)
+        conv = ConvSpec(kernel_size, bias=bias, norm=norm, height=height, width=width)
+        self.gates = conv.gate_conv([in_channels, hidden_channels], 4 * hidden_channels)
+        self.memory = GatedMemory(in_channels, hidden_channels, conv, forget_bias=forget_bias)
+        self.output = MemoryOutput(hidden_channels, 2, conv)
         if not self.plain or faithful:
-            mim_n = MIMN(
-                in_channels, hidden_channels, kernel_size, forget_bias=forget_bias, **common
-            )
-            mim_s = MIMS(hidden_channels, kernel_size, forget_bias=forget_bias, **common)
             prefix = "unused_" if self.plain else ""
+            mim_n = MIMN(in_channels, hidden_channels, conv, forget_bias=forget_bias)
             self.add_module(prefix + "mim_n", mim_n)
-            self.add_module(prefix + "mim_s", mim_s)
+            self.add_module(prefix + "mim_s", MIMS(hidden_channels, conv, forget_bias=forget_bias))
 
     def init_state(
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:
         """Zeros: ``(h, c)`` in layer 0, ``(h, c, n, s, x_prev)`` above."""
-        hidden = (batch, self.hidden_channels, height, width)
+        zeros = self.zero_state(batch, height, width, device, dtype, n=2 if self.plain else 4)
         if self.plain:
-            return tuple(torch.zeros(hidden, device=device, dtype=dtype) for _ in range(2))
-        return (
-            *(torch.zeros(hidden, device=device, dtype=dtype) for _ in range(4)),
-            torch.zeros(batch, self.in_channels, height, width, device=device, dtype=dtype),
-        )
+            return zeros
+        return (*zeros, *self.zero_state(batch, height, width, device, dtype, 1, self.in_channels))
 
     def step(
         self, x: Tensor, state: State, m: Tensor | None

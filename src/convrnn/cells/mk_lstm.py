@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from convrnn.blocks import GateConv
+from convrnn.blocks import ConvSpec
 from convrnn.cells.base import Cell, State
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
 
 #: the two kernel sizes, fixed by the paper and the official code
 KERNELS = (3, 5)
@@ -34,21 +34,19 @@ class MKLSTMCell(Cell):
         forget_bias: float = 0.0,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
+        super().__init__(in_channels, hidden_channels)
         self.forget_bias = forget_bias
         c = hidden_channels
-        self.gates = nn.ModuleList(GateConv([in_channels, c], 4 * c, k, bias=bias) for k in KERNELS)
-        self.memory_to_gate = nn.ModuleList(GateConv([c], c, k, bias=bias) for k in KERNELS)
+        convs = [ConvSpec(k, bias=bias) for k in KERNELS]
+        self.gates = nn.ModuleList(conv.gate_conv([in_channels, c], 4 * c) for conv in convs)
+        self.memory_to_gate = nn.ModuleList(conv.gate_conv([c], c) for conv in convs)
         self.fuse = nn.Conv2d(len(KERNELS) * c, c, 1, bias=bias)
 
     def init_state(
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:
         """``(h, c3, c5)``, zeros."""
-        shape = (batch, self.hidden_channels, height, width)
-        return tuple(torch.zeros(shape, device=device, dtype=dtype) for _ in range(3))
+        return self.zero_state(batch, height, width, device, dtype, n=1 + len(KERNELS))
 
     def forward(
         self, x: Tensor, state: State, m: Tensor | None = None

@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from convrnn.blocks.warp import warp
 from convrnn.cells.base import State
 from convrnn.cells.mim import MIMCell
-from convrnn.registry import register_model
-
-
-def warp(x: Tensor, flows: Tensor) -> Tensor:
-    """Bilinear samples of ``x`` at ``p + flow_k(p)`` for every pixel ``p`` and flow ``k``; zeros outside.
-
-    ``x``: ``(B, C, H, W)``; ``flows``: ``(B, K, 2, H, W)`` in pixels, channel 0
-    the shift along the width (x), channel 1 along the height (y). Returns
-    ``(B, C, K, H, W)``. Pixel ``(i, j)`` has its centre at coordinate
-    ``(i, j)``; coordinates are normalised for ``grid_sample`` with the
-    ``align_corners=False`` convention (``(2 p + 1) / size - 1``) and sampled
-    with that same convention, so a zero flow is the identity.
-    """
-    b, c, h, w = x.shape
-    k = flows.shape[1]
-    if flows.shape != (b, k, 2, h, w):
-        raise ValueError(
-            f"flows must have shape (B, K, 2, H, W) = ({b}, K, 2, {h}, {w}), got {tuple(flows.shape)}"
-        )
-    cols = torch.arange(w, device=x.device, dtype=x.dtype)
-    rows = torch.arange(h, device=x.device, dtype=x.dtype).unsqueeze(1)
-    gx = (2 * (cols + flows[:, :, 0]) + 1) / w - 1
-    gy = (2 * (rows + flows[:, :, 1]) + 1) / h - 1
-    grid = torch.stack((gx, gy), dim=-1).reshape(
-        b, k * h, w, 2
-    )  # the K flows stacked along the height
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.view(b, c, k, h, w)
+from convrnn.cells.registry import register_model
+from convrnn.errors import ConfigError
 
 
 class MotionGRU(nn.Module):
@@ -56,12 +32,12 @@ class MotionGRU(nn.Module):
     ) -> None:
         super().__init__()
         if channels % 4:
-            raise ValueError(
+            raise ConfigError(
                 f"MotionGRU encodes hidden_channels to hidden_channels / 4: hidden_channels must be a "
                 f"multiple of 4, got {channels}"
             )
         if motion_kernel < 1:
-            raise ValueError(f"motion_kernel must be >= 1, got {motion_kernel}")
+            raise ConfigError(f"motion_kernel must be >= 1, got {motion_kernel}")
         self.motion_kernel = motion_kernel
         self.flows = motion_kernel**2
         self.alpha = alpha
@@ -122,7 +98,8 @@ class MotionRNNCell(MIMCell):
     output away: here it is not computed, and ``faithful`` keeps its
     parameters (``unused_motion``) for the official count. State: the MIM
     cell's state, then ``(F, D)`` at half resolution in the layers that run
-    MotionGRU; the stored ``h`` is the post-highway ``h``.
+    MotionGRU; the stored ``h`` is the post-highway ``h``. ``norm`` and
+    ``forget_bias`` go to :class:`MIMCell` (its MIM part only); ``bias`` to both.
     """
 
     size_multiple = 2
@@ -133,8 +110,6 @@ class MotionRNNCell(MIMCell):
         hidden_channels: int,
         kernel_size: int = 3,
         *,
-        norm: str = "none",
-        forget_bias: float = 0.0,
         bias: bool = True,
         faithful: bool = True,
         motion_kernel: int = 3,
@@ -142,24 +117,15 @@ class MotionRNNCell(MIMCell):
         neighbour_offsets: bool = False,
         layer_index: int = 0,
         depth: int = 1,
-        height: int | None = None,
-        width: int | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(
-            in_channels,
-            hidden_channels,
-            kernel_size,
-            norm=norm,
-            forget_bias=forget_bias,
-            bias=bias,
-            faithful=faithful,
-            layer_index=layer_index,
-            height=height,
-            width=width,
-        )
+            in_channels, hidden_channels, kernel_size, bias=bias, faithful=faithful,
+            layer_index=layer_index, **options,
+        )  # fmt: skip
         self.highway = layer_index < depth - 1
         if self.highway and in_channels != hidden_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"the motion highway adds the input to the output: in_channels ({in_channels}) must "
                 f"equal hidden_channels ({hidden_channels})"
             )
@@ -180,12 +146,8 @@ class MotionRNNCell(MIMCell):
         state = super().init_state(batch, height, width, device, dtype)
         if not self.highway:
             return state
-        shape = (batch, self.motion.flow_channels, height // 2, width // 2)
-        return (
-            *state,
-            torch.zeros(shape, device=device, dtype=dtype),
-            torch.zeros(shape, device=device, dtype=dtype),
-        )
+        half = (height // 2, width // 2)
+        return (*state, *self.zero_state(batch, *half, device, dtype, 2, self.motion.flow_channels))
 
     def forward(
         self, x: Tensor, state: State, m: Tensor | None = None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from convrnn.blocks import GateConv, GatedMemory, MemoryOutput
+from convrnn.blocks import ConvSpec, GatedMemory, MemoryOutput
 from convrnn.blocks.local_attention import LocalAttention
 from convrnn.cells.base import Cell, State
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
 
 
 class PrecipLSTMCell(Cell):
@@ -33,33 +33,24 @@ class PrecipLSTMCell(Cell):
         height: int | None = None,
         width: int | None = None,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
+        super().__init__(in_channels, hidden_channels)
         self.forget_bias = forget_bias
-        common = {"bias": bias, "norm": norm, "height": height, "width": width}
-        memory = {"forget_bias": forget_bias, **common}
-        self.gates = GateConv(
-            [in_channels, hidden_channels], 4 * hidden_channels, kernel_size, **common
-        )
+        conv = ConvSpec(kernel_size, bias=bias, norm=norm, height=height, width=width)
+        self.gates = conv.gate_conv([in_channels, hidden_channels], 4 * hidden_channels)
         self.attention = LocalAttention(in_channels, la_num)
-        self.attention_out = nn.Conv2d(
-            in_channels, in_channels, kernel_size, padding=kernel_size // 2, bias=bias
-        )
-        self.memory = GatedMemory(in_channels, hidden_channels, kernel_size, **memory)
-        self.spatial = GatedMemory(in_channels, hidden_channels, kernel_size, **memory)
-        self.temporal = GatedMemory(in_channels, hidden_channels, kernel_size, **memory)
-        self.output = MemoryOutput(hidden_channels, 4, kernel_size, **common)
+        self.attention_out = conv.conv2d(in_channels, in_channels)
+        memory = (in_channels, hidden_channels, conv)
+        self.memory = GatedMemory(*memory, forget_bias=forget_bias)
+        self.spatial = GatedMemory(*memory, forget_bias=forget_bias)
+        self.temporal = GatedMemory(*memory, forget_bias=forget_bias)
+        self.output = MemoryOutput(hidden_channels, 4, conv)
 
     def init_state(
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:
         """Zeros ``(h, c, ms, mt, x_prev)``."""
-        hidden = (batch, self.hidden_channels, height, width)
-        return (
-            *(torch.zeros(hidden, device=device, dtype=dtype) for _ in range(4)),
-            torch.zeros(batch, self.in_channels, height, width, device=device, dtype=dtype),
-        )
+        hidden = self.zero_state(batch, height, width, device, dtype, n=4)
+        return (*hidden, *self.zero_state(batch, height, width, device, dtype, 1, self.in_channels))
 
     def forward(
         self, x: Tensor, state: State, m: Tensor | None = None

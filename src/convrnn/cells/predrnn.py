@@ -8,11 +8,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from convrnn.blocks import GateConv, GatedMemory, MemoryOutput
-from convrnn.blocks.cell_context import CellContext
+from convrnn.blocks import CellContext, ConvSpec, GatedMemory, MemoryOutput
 from convrnn.cells.base import Cell, State
 from convrnn.cells.convlstm import MS_RNN_PORT_SE
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
 
 
 class STStep(NamedTuple):
@@ -58,32 +57,15 @@ class PredRNNCell(Cell):
         height: int | None = None,
         width: int | None = None,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
+        super().__init__(in_channels, hidden_channels)
         self.forget_bias = forget_bias
-        size = {"height": height, "width": width}
-        self.gates = GateConv(
-            [in_channels, hidden_channels],
-            4 * hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            **size,
-        )
-        self.memory = GatedMemory(
-            in_channels,
-            hidden_channels,
-            kernel_size,
-            bias=bias,
-            norm=norm,
-            forget_bias=forget_bias,
-            **size,
-        )
-        self.output = MemoryOutput(hidden_channels, 2, kernel_size, bias=bias, norm=norm, **size)
+        conv = ConvSpec(kernel_size, bias=bias, norm=norm, height=height, width=width)
+        self.gates = conv.gate_conv([in_channels, hidden_channels], 4 * hidden_channels)
+        self.memory = GatedMemory(in_channels, hidden_channels, conv, forget_bias=forget_bias)
+        self.output = MemoryOutput(hidden_channels, 2, conv)
         self.context = CellContext(
-            in_channels, hidden_channels, kernel_size, ce=ce, se=se, se_scales=se_scales,
-            se_kernel=se_kernel, norm=norm, bias=bias, **size,
+            in_channels, hidden_channels, conv, ce=ce, se=se, se_scales=se_scales,
+            se_kernel=se_kernel,
         )  # fmt: skip
         self.size_multiple = self.context.size_multiple
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from convrnn.blocks import GateConv
+from convrnn.blocks import ConvSpec
 from convrnn.cells.base import Cell, State
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
 
 #: the layer whose input goes through the Gradient Highway Unit (between the first and second layer)
 HIGHWAY_LAYER = 1
@@ -41,31 +41,25 @@ class PredRNNPPCell(Cell):
         faithful: bool = True,
         layer_index: int = 0,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
+        super().__init__(in_channels, hidden_channels)
         self.forget_bias = forget_bias
         self.uses_highway = layer_index == HIGHWAY_LAYER
         c = hidden_channels
-        self.highway = (
-            GateConv([in_channels, c], 2 * c, kernel_size, bias=bias)
-            if self.uses_highway or faithful
-            else None
-        )
+        conv = ConvSpec(kernel_size, bias=bias)
+        use_ghu = self.uses_highway or faithful
+        self.highway = conv.gate_conv([in_channels, c], 2 * c) if use_ghu else None
         x_channels = c if self.uses_highway else in_channels  # the GHU output replaces x
-        self.cell_gates = GateConv([x_channels + 2 * c], 3 * c, kernel_size, bias=bias)
-        self.memory_gates = GateConv([x_channels + 2 * c], 3 * c, kernel_size, bias=bias)
+        self.cell_gates = conv.gate_conv([x_channels + 2 * c], 3 * c)
+        self.memory_gates = conv.gate_conv([x_channels + 2 * c], 3 * c)
         self.memory_carry = nn.Conv2d(c, c, 1, bias=bias)
-        self.output_gate = GateConv([x_channels + 2 * c], c, kernel_size, bias=bias)
+        self.output_gate = conv.gate_conv([x_channels + 2 * c], c)
         self.fuse = nn.Conv2d(2 * c, c, 1, bias=bias)
 
     def init_state(
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:
         """``(h, c, z)`` in the highway layer, ``(h, c)`` elsewhere; all zeros."""
-        n = 3 if self.uses_highway else 2
-        shape = (batch, self.hidden_channels, height, width)
-        return tuple(torch.zeros(shape, device=device, dtype=dtype) for _ in range(n))
+        return self.zero_state(batch, height, width, device, dtype, n=3 if self.uses_highway else 2)
 
     def forward(
         self, x: Tensor, state: State, m: Tensor | None = None

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from convrnn.cells.base import Cell, State
 from convrnn.cells.predrnn import PredRNNCell
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
+from convrnn.errors import ConfigError
 
 REDUCTIONS = ("mean", "sum")
 
@@ -41,7 +42,7 @@ class PredRNNV2Cell(PredRNNCell):
     earlier rollout that nobody popped, such as those recorded while activation
     checkpointing recomputes a step during backward.
 
-    Options, besides those of :class:`PredRNNCell`: ``decouple_weight`` (0.1 in
+    Options, besides those of :class:`PredRNNCell` (passed on to it): ``decouple_weight`` (0.1 in
     PredRNN-V2; 0 switches the loss off) and ``decouple_reduction``: "mean"
     (thuml: the mean over layers x steps of the mean over (batch, channel)) or
     "sum" (MS-RNN ``loss.py``: summed over layers and channels, averaged over
@@ -54,30 +55,18 @@ class PredRNNV2Cell(PredRNNCell):
         hidden_channels: int,
         kernel_size: int = 3,
         *,
-        norm: str = "none",
-        forget_bias: float = 0.0,
         bias: bool = True,
         decouple_weight: float = 0.1,
         decouple_reduction: str = "mean",
-        height: int | None = None,
-        width: int | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            in_channels,
-            hidden_channels,
-            kernel_size,
-            norm=norm,
-            forget_bias=forget_bias,
-            bias=bias,
-            height=height,
-            width=width,
-        )
+        super().__init__(in_channels, hidden_channels, kernel_size, bias=bias, **options)
         if decouple_reduction not in REDUCTIONS:
-            raise ValueError(
+            raise ConfigError(
                 f"decouple_reduction={decouple_reduction!r} is not supported; choose one of {REDUCTIONS}"
             )
         if not decouple_weight >= 0:
-            raise ValueError(f"decouple_weight must be >= 0, got {decouple_weight}")
+            raise ConfigError(f"decouple_weight must be >= 0, got {decouple_weight}")
         self.decouple_weight = float(decouple_weight)
         self.decouple_reduction = decouple_reduction
         self.adapter = nn.Conv2d(hidden_channels, hidden_channels, 1, bias=bias)
@@ -147,6 +136,8 @@ register_model(
     params={"ms-rnn": 3_598_977, "ms-lstm": 901_441},
     preset_options={"ms-rnn": _MS_RNN_LOSS, "ms-lstm": _MS_RNN_LOSS},
     training={"sampling": "reverse"},
+    # CMS-LSTM's ce/se blocks have not been offered on PredRNN-V2
+    options=("kernel_size", "norm", "forget_bias", "bias", "decouple_weight", "decouple_reduction"),
     notes=(
         "The ST-LSTM of 'predrnn' (the MS-RNN code's layout, see there) plus one 1x1 adapter "
         "convolution shared by all layers. The adapter follows the bias option: biased under the "

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from convrnn.blocks import SelfAttention, SelfAttentionMemory
+from convrnn.blocks import ConvSpec, SelfAttention, SelfAttentionMemory
 from convrnn.cells.base import State
 from convrnn.cells.convlstm import MS_RNN_PORT_SE, ConvLSTMCell
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
+from convrnn.errors import ConfigError
 
 
 class SAConvLSTMCell(ConvLSTMCell):
@@ -62,23 +63,14 @@ class SAConvLSTMCell(ConvLSTMCell):
         width: int | None = None,
     ) -> None:
         super().__init__(
-            in_channels,
-            hidden_channels,
-            kernel_size,
-            norm=norm,
-            forget_bias=forget_bias,
-            bias=bias,
-            ce=ce,
-            se=se,
-            se_scales=se_scales,
-            se_kernel=se_kernel,
-            height=height,
+            in_channels, hidden_channels, kernel_size, norm=norm, forget_bias=forget_bias,
+            bias=bias, ce=ce, se=se, se_scales=se_scales, se_kernel=se_kernel, height=height,
             width=width,
-        )
+        )  # fmt: skip
         if memory_attention is None:
             memory_attention = attention and memory
         if memory_attention and not memory:
-            raise ValueError(
+            raise ConfigError(
                 "memory_attention=True attends over the memory M, which memory=False removes; "
                 "drop memory_attention or set memory=True"
             )
@@ -86,19 +78,11 @@ class SAConvLSTMCell(ConvLSTMCell):
         self.input_attention = self.hidden_attention = None
         self.sam = None
         if memory:
+            conv = ConvSpec(kernel_size, bias=bias, norm=norm, height=height, width=width)
             self.sam = SelfAttentionMemory(
-                hidden_channels,
-                attention_channels,
-                kernel_size,
-                gate_conv=gate_conv,
-                scaled=scaled,
-                attention=attention,
-                memory_attention=memory_attention,
-                norm=norm,
-                bias=bias,
-                height=height,
-                width=width,
-            )
+                hidden_channels, attention_channels, conv, gate_conv=gate_conv, scaled=scaled,
+                attention=attention, memory_attention=memory_attention,
+            )  # fmt: skip
         elif attention:
             self.input_attention = SelfAttention(in_channels, attention_channels, scaled=scaled)
             self.hidden_attention = SelfAttention(
@@ -109,8 +93,7 @@ class SAConvLSTMCell(ConvLSTMCell):
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:
         """Zero ``(H^, C, M)``, or ``(H, C)`` without the memory."""
-        h, c = super().init_state(batch, height, width, device, dtype)
-        return (h, c, torch.zeros_like(h)) if self.memory else (h, c)
+        return self.zero_state(batch, height, width, device, dtype, n=3 if self.memory else 2)
 
     def forward(
         self, x: Tensor, state: State, m: Tensor | None = None

@@ -6,21 +6,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from convrnn.blocks import GateConv
+from convrnn.blocks import ConvSpec, warp
 from convrnn.cells.base import Cell, State
-from convrnn.registry import register_model
+from convrnn.cells.registry import register_model
+from convrnn.errors import ConfigError
 
 
-def warp(feature: Tensor, flows: Tensor) -> Tensor:
-    """Bilinearly sample ``feature`` at every pixel displaced by each of ``L`` flows.
+def warp_links(feature: Tensor, flows: Tensor) -> Tensor:
+    """:func:`convrnn.blocks.warp` in TrajGRU's layout: one sample of ``feature`` per link.
 
     ``feature`` is ``(B, C, H, W)``; ``flows`` is ``(B, 2L, H, W)`` with channels
     ``(u_1, v_1, u_2, v_2, ...)`` in pixels (``u`` along the width). Returns
     ``(B, L*C, H, W)``, link-major: ``out[:, l*C + c, y, x] = feature[:, c, y + v_l, x + u_l]``,
-    zero outside the frame. Pixel ``p`` is the centre of cell ``p``: the grid is
-    normalised as ``(2p + 1) / size - 1``, the convention of ``align_corners=False``,
-    so a zero flow returns ``feature`` exactly and an integer flow shifts it by
-    exactly that many pixels.
+    zero outside the frame; a zero flow returns ``feature`` exactly and an
+    integer flow shifts it by exactly that many pixels.
     """
     b, c, h, w = feature.shape
     if flows.dim() != 4 or flows.shape[1] % 2 or flows.shape[0] != b or flows.shape[2:] != (h, w):
@@ -28,15 +27,8 @@ def warp(feature: Tensor, flows: Tensor) -> Tensor:
             f"flows must be (B, 2L, H, W) = ({b}, 2L, {h}, {w}), got {tuple(flows.shape)}"
         )
     links = flows.shape[1] // 2
-    flow = flows.reshape(b, links, 2, h, w)
-    xs = torch.arange(w, device=feature.device, dtype=feature.dtype)
-    ys = torch.arange(h, device=feature.device, dtype=feature.dtype).unsqueeze(1)
-    gx = (2 * (xs + flow[:, :, 0]) + 1) / w - 1
-    gy = (2 * (ys + flow[:, :, 1]) + 1) / h - 1
-    # the L sampling grids stacked along the height: one grid_sample over the unrepeated feature
-    grid = torch.stack([gx, gy], dim=-1).reshape(b, links * h, w, 2)
-    out = F.grid_sample(feature, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.reshape(b, c, links, h, w).transpose(1, 2).reshape(b, links * c, h, w)
+    out = warp(feature, flows.reshape(b, links, 2, h, w))  # (B, C, L, H, W)
+    return out.transpose(1, 2).reshape(b, links * c, h, w)
 
 
 class TrajGRUCell(Cell):
@@ -61,27 +53,24 @@ class TrajGRUCell(Cell):
         links: int = 10,
         bias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(in_channels, hidden_channels)
         if not isinstance(links, int) or links < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"links must be a positive integer (the number of flows), got {links!r}"
             )
-        self.in_channels = in_channels
-        self.hidden_channels = hidden_channels
         self.links = links
         c = hidden_channels
-        self.input_gates = GateConv([in_channels], 3 * c, kernel_size, bias=bias)
-        self.flow_features = GateConv([in_channels, c], c, kernel_size, bias=bias)
-        self.flow = GateConv([c], 2 * links, kernel_size, bias=bias)
+        conv = ConvSpec(kernel_size, bias=bias)
+        self.input_gates = conv.gate_conv([in_channels], 3 * c)
+        self.flow_features = conv.gate_conv([in_channels, c], c)
+        self.flow = conv.gate_conv([c], 2 * links)
         self.project = nn.Conv2d(links * c, 3 * c, 1, bias=bias)
 
     def init_state(
         self, batch: int, height: int, width: int, device: torch.device, dtype: torch.dtype
     ) -> State:
         """``(h,)``, zeros."""
-        return (
-            torch.zeros(batch, self.hidden_channels, height, width, device=device, dtype=dtype),
-        )
+        return self.zero_state(batch, height, width, device, dtype, n=1)
 
     def flows(self, x: Tensor, h: Tensor) -> Tensor:
         """The ``2L`` flow channels (pixels) computed from the input and the previous state."""
@@ -92,7 +81,7 @@ class TrajGRUCell(Cell):
     ) -> tuple[Tensor, State, None]:
         """One step: returns ``(h, (h,), None)``."""
         (h,) = state
-        warped = warp(h, -self.flows(x, h))
+        warped = warp_links(h, -self.flows(x, h))
         z_x, r_x, h_x = self.input_gates(x).chunk(3, dim=1)
         z_h, r_h, h_h = self.project(warped).chunk(3, dim=1)
         z = torch.sigmoid(z_x + z_h)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from convrnn.cells.base import Cell, CellFactory, LayerSpec, State
+from convrnn.errors import ConfigError
 
 #: (per-layer horizontal states, zig-zag memory leaving the top layer)
 StackState = tuple[tuple[State, ...], Tensor | None]
@@ -49,7 +50,9 @@ class Stack(nn.Module):
     ) -> None:
         super().__init__()
         if depth < 2:
-            raise ValueError(f"a stack needs at least 2 layers, got num_layers={depth}")
+            raise ConfigError(
+                f"a stack needs at least 2 layers, got num_layers={depth}; pass num_layers >= 2"
+            )
         if len(scales) != depth or len(sources) != depth:
             raise ValueError("scales and sources need one entry per layer")
         self.depth = depth

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from convrnn.cells.base import CellFactory
+from convrnn.errors import ConfigError
 from convrnn.stacks.base import Stack
 
 SKIPS = ("unet", "unet3+", "dense", "none")
@@ -28,7 +29,7 @@ def skip_sources(scales: list[int], skip: str) -> list[tuple[int, ...]]:
     * ``"dense"``: every layer sums all earlier layers (``ms_convlstm_fc.py``).
     """
     if skip not in SKIPS:
-        raise ValueError(f"skip={skip!r} is not supported; choose one of {SKIPS}")
+        raise ConfigError(f"skip={skip!r} is not supported; choose one of {SKIPS}")
     depth = len(scales)
     encoder = depth // 2  # layers [0, encoder) pool on the way up
     first_decoder = (depth + 1) // 2
