@@ -13,11 +13,11 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from convrnn import config as config_lib
 from convrnn.data import get_dataset
 from convrnn.io import load_safe
 from convrnn.models.forecaster import Forecaster
 from convrnn.registry import build_model
-from convrnn.train import config as config_lib
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.json"
