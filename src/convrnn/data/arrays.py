@@ -49,7 +49,7 @@ from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer, fit_minmax
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import keyword_options, register_dataset
 from convrnn.data.windows import (
     Window,
     WindowDataset,
@@ -354,7 +354,6 @@ def array_kind_or_none(path: Path) -> str | None:
         return None
 
 
-@register_info("arrays")
 def arrays_info(
     input_length: int = 10,
     output_length: int = 10,
@@ -383,7 +382,14 @@ def arrays_info(
     )
 
 
-@register_dataset("arrays")
+@register_dataset(
+    "arrays",
+    info=arrays_info,
+    options=keyword_options(ArraySequences),
+    lengths="input_output",
+    takes_normalizer=True,
+    reads_paths=True,
+)
 def _arrays_loader(split: str, root: Any = None, **options: Any) -> ArraySequences:
     """Registry entry: ``get_dataset("arrays", path, split, layout=..., normalize=..., ...)``."""
     return ArraySequences(root, split, **options)

@@ -38,7 +38,7 @@ from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import keyword_options, register_dataset
 from convrnn.data.windows import Window, WindowDataset, check_split
 from convrnn.units import GERMANY_ZR, rain_to_pixel
 
@@ -188,7 +188,6 @@ class Germany(WindowDataset):
         return state
 
 
-@register_info("germany")
 def germany_info(
     seq_len: int = 8, size: int | tuple[int, int] | None = 180, **_: Any
 ) -> DatasetInfo:
@@ -220,7 +219,12 @@ def germany_info(
     )
 
 
-@register_dataset("germany")
+@register_dataset(
+    "germany",
+    info=germany_info,
+    options=keyword_options(Germany),
+    lengths="seq_len",
+)
 def _germany_loader(split: str, root: Any = None, **options: Any) -> Germany:
     """Registry entry: ``get_dataset("germany", root, split, size=..., sample_every=...)``."""
     return Germany(root, split, **options)

@@ -54,7 +54,7 @@ from convrnn.data.images import image_shape, parse_size, read_png_grey, resize_f
 from convrnn.data.info import DatasetInfo
 from convrnn.data.mnist import data_dir
 from convrnn.data.normalize import Normalizer
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import keyword_options, register_dataset
 from convrnn.data.video import read_video_grey, require_pyav
 from convrnn.data.windows import Window, WindowDataset, check_split, sliding_windows
 from convrnn.io import save_npy_atomic
@@ -407,7 +407,6 @@ def _action_of(name: str) -> str:
     return parsed[1] if parsed else "?"
 
 
-@register_info("kth")
 def kth_info(protocol: str = "ms-rnn", size: int | tuple[int, int] | None = None, **_: Any):
     """KTH metadata under a protocol."""
     proto = get_protocol(protocol)
@@ -455,7 +454,12 @@ def kth_info(protocol: str = "ms-rnn", size: int | tuple[int, int] | None = None
     )
 
 
-@register_dataset("kth")
+@register_dataset(
+    "kth",
+    info=kth_info,
+    options=keyword_options(KTH),
+    lengths="seq_len",
+)
 def _kth_loader(split: str, root: Any = None, **options: Any) -> KTH:
     """Registry entry: ``get_dataset("kth", root, split, protocol=..., size=..., ...)``."""
     return KTH(root, split, **options)

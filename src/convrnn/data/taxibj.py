@@ -45,7 +45,7 @@ from convrnn.data.array_sources import ArraySource
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
 from convrnn.data.normalize import Normalizer
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import keyword_options, register_dataset
 from convrnn.data.windows import (
     Window,
     WindowDataset,
@@ -287,7 +287,6 @@ def _detect(root: Path, years) -> str:
     )
 
 
-@register_info("taxibj")
 def taxibj_info(flows: str = "inflow", seq_len: int = 8, **_: Any) -> DatasetInfo:
     """TaxiBJ metadata."""
     channels = len(_flows(flows))
@@ -334,7 +333,12 @@ def taxibj_info(flows: str = "inflow", seq_len: int = 8, **_: Any) -> DatasetInf
     )
 
 
-@register_dataset("taxibj")
+@register_dataset(
+    "taxibj",
+    info=taxibj_info,
+    options=keyword_options(TaxiBJ),
+    lengths="seq_len",
+)
 def _taxibj_loader(split: str, root: Any = None, **options: Any) -> TaxiBJ:
     """Registry entry: ``get_dataset("taxibj", root, split, flows=..., ...)``."""
     return TaxiBJ(root, split, **options)

@@ -22,7 +22,7 @@ from convrnn.data.array_sources import ArraySource
 from convrnn.data.arrays import ArraySequences, _find_split_file, array_kind_or_none
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import keyword_options, register_dataset
 
 SEQ_LEN = 12
 
@@ -75,7 +75,6 @@ class Typhoon(ArraySequences):
         self.info = typhoon_info(size=self.info.frame_size)
 
 
-@register_info("typhoon")
 def typhoon_info(size: Any = (64, 64), **_: Any) -> DatasetInfo:
     """Typhoon metadata."""
     hw = (size, size) if isinstance(size, int) else tuple(size)
@@ -112,7 +111,11 @@ def typhoon_info(size: Any = (64, 64), **_: Any) -> DatasetInfo:
     )
 
 
-@register_dataset("typhoon")
+@register_dataset(
+    "typhoon",
+    info=typhoon_info,
+    options=keyword_options(Typhoon),
+)
 def _typhoon_loader(split: str, root: Any = None, **options: Any) -> Typhoon:
     """Registry entry: ``get_dataset("typhoon", root, split, split_at=...)``."""
     return Typhoon(root, split, **options)
