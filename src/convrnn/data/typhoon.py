@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from convrnn.data.array_sources import ArraySource
-from convrnn.data.arrays import ArraySequences, _find_split_file, array_kind_or_none
+from convrnn.data.array_splits import array_kind_or_none, find_split_file
+from convrnn.data.arrays import ArraySequences
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
 from convrnn.data.spec import keyword_options, register_dataset
@@ -48,7 +49,7 @@ class Typhoon(ArraySequences):
                 "Typhoon has no public split: pass split_at=(val_start, test_start) for a single "
                 "file, or put train.npy and test.npy (and optionally val.npy) in a folder"
             )
-        probe = path if single else _find_split_file(path, "train")
+        probe = path if single else find_split_file(path, "train")
         if probe is None:
             raise MissingDataError(f"{path}: no train.* array file (train.npy, train.h5, ...)")
         source = ArraySource(probe, key)
