@@ -40,6 +40,7 @@ from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
 from convrnn.data.spec import keyword_options, register_dataset
 from convrnn.data.windows import Window, WindowDataset, check_split
+from convrnn.errors import ConfigError
 from convrnn.units import GERMANY_ZR, rain_to_pixel
 
 INTERVAL_MINUTES = 5
@@ -72,7 +73,7 @@ def check_disjoint_years(years: dict[str, tuple[int, ...]]) -> None:
         for name_b in names[a + 1 :]:
             shared = set(years[name_a]) & set(years[name_b])
             if shared:
-                raise ValueError(
+                raise ConfigError(
                     f"years {sorted(shared)} are in both {name_a}_years and {name_b}_years; "
                     "each year may be in one split only"
                 )

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from convrnn.data.info import DatasetInfo
 from convrnn.data.mnist import data_dir, load_mnist
 from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.errors import ConfigError, DatasetError, MissingDataError
 from convrnn.io import save_npy_atomic
 
 SPLIT_SEEDS = {"train": 1_000, "val": 2_000, "test": 3_000}
@@ -48,11 +49,11 @@ class MovingMNIST(Dataset):
         step_length: float = 0.1,
     ) -> None:
         if digits.ndim != 3 or digits.dtype != np.uint8:
-            raise ValueError(f"digits must be uint8 (N, h, w), got {digits.dtype} {digits.shape}")
+            raise ConfigError(f"digits must be uint8 (N, h, w), got {digits.dtype} {digits.shape}")
         if image_size < max(digits.shape[1:]):
-            raise ValueError(f"image_size {image_size} is smaller than a digit {digits.shape[1:]}")
+            raise ConfigError(f"image_size {image_size} is smaller than a digit {digits.shape[1:]}")
         if num_sequences < 1 or seq_len < 2 or num_digits < 1:
-            raise ValueError("need num_sequences >= 1, seq_len >= 2 and num_digits >= 1")
+            raise ConfigError("need num_sequences >= 1, seq_len >= 2 and num_digits >= 1")
         self.digits = digits
         self.num_sequences = num_sequences
         self.seq_len = seq_len
@@ -102,7 +103,7 @@ class FrameArray(Dataset):
 
     def __init__(self, frames: np.ndarray) -> None:
         if frames.ndim != 4 or frames.dtype != np.uint8:
-            raise ValueError(f"expected uint8 (N, T, H, W), got {frames.dtype} {frames.shape}")
+            raise DatasetError(f"expected uint8 (N, T, H, W), got {frames.dtype} {frames.shape}")
         self.frames = frames
 
     def __len__(self) -> int:
@@ -130,7 +131,7 @@ def moving_mnist(
     ``digits`` overrides the MNIST digits (used by tests).
     """
     if split not in SPLIT_SEEDS:
-        raise ValueError(f"split={split!r}; choose one of {tuple(SPLIT_SEEDS)}")
+        raise ConfigError(f"split={split!r}; choose one of {tuple(SPLIT_SEEDS)}")
     n = num_sequences if num_sequences is not None else DEFAULT_SIZES[split]
     if digits is None:
         digits, _ = load_mnist(split, root)
@@ -143,7 +144,7 @@ def moving_mnist(
         save_npy_atomic(path, dataset.generate())
     frames = np.load(path, mmap_mode="r")
     if frames.shape != (n, seq_len, image_size, image_size):
-        raise ValueError(
+        raise DatasetError(
             f"{path}: cached shape {frames.shape} is wrong; delete the file to regenerate it"
         )
     return FrameArray(frames)
@@ -153,15 +154,15 @@ def load_classic_test(path: str | os.PathLike) -> FrameArray:
     """The fixed ``mnist_test_seq.npy`` (uint8, shape (20, 10000, 64, 64)), memory-mapped."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"{p}: not found (the classic Moving MNIST test file mnist_test_seq.npy)"
         )
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
-        raise ValueError(f"{p}: not a readable .npy file ({e})") from e
+        raise DatasetError(f"{p}: not a readable .npy file ({e})") from e
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != 20 or arr.shape[2:] != (64, 64):
-        raise ValueError(
+        raise DatasetError(
             f"{p}: expected uint8 of shape (20, N, 64, 64) like mnist_test_seq.npy {CLASSIC_SHAPE}, "
             f"got {arr.dtype} {arr.shape}"
         )

@@ -24,6 +24,7 @@ from convrnn.data.arrays import ArraySequences
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
 from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.errors import ConfigError
 
 SEQ_LEN = 12
 
@@ -45,7 +46,7 @@ class Typhoon(ArraySequences):
             raise MissingDataError(f"Typhoon root {root!r} does not exist")
         single = not path.is_dir() or array_kind_or_none(path) is not None
         if single and split_at is None:
-            raise ValueError(
+            raise ConfigError(
                 "Typhoon has no public split: pass split_at=(val_start, test_start) for a single "
                 "file, or put train.npy and test.npy (and optionally val.npy) in a folder"
             )
