@@ -20,7 +20,7 @@ from convrnn.data.registry import (
     list_datasets,
     resolve_data_argument,
 )
-from convrnn.data.spec import DatasetSpec, register_dataset
+from convrnn.data.spec import DatasetSpec, register_dataset, register_dataset_class
 from convrnn.data.windows import Window, WindowDataset
 
 __all__ = [
@@ -47,5 +47,6 @@ __all__ = [
     "load_mnist",
     "moving_mnist",
     "register_dataset",
+    "register_dataset_class",
     "resolve_data_argument",
 ]

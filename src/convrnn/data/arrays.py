@@ -60,7 +60,7 @@ from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer, fit_minmax
-from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, check_split
 from convrnn.errors import ChoiceError, ConfigError, check_choice
 from convrnn.units import zr_law
@@ -222,14 +222,11 @@ def arrays_info(
     )
 
 
-@register_dataset(
+register_dataset_class(
     "arrays",
+    ArraySequences,
     info=arrays_info,
-    options=keyword_options(ArraySequences),
     lengths="input_output",
     takes_normalizer=True,
     reads_paths=True,
 )
-def _arrays_loader(split: str, root: Any = None, **options: Any) -> ArraySequences:
-    """Registry entry: ``get_dataset("arrays", path, split, layout=..., normalize=..., ...)``."""
-    return ArraySequences(root, split, **options)

@@ -38,7 +38,7 @@ from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
-from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, check_split
 from convrnn.errors import ConfigError
 from convrnn.units import GERMANY_ZR, rain_to_pixel
@@ -220,12 +220,4 @@ def germany_info(
     )
 
 
-@register_dataset(
-    "germany",
-    info=germany_info,
-    options=keyword_options(Germany),
-    lengths="seq_len",
-)
-def _germany_loader(split: str, root: Any = None, **options: Any) -> Germany:
-    """Registry entry: ``get_dataset("germany", root, split, size=..., sample_every=...)``."""
-    return Germany(root, split, **options)
+register_dataset_class("germany", Germany, info=germany_info, lengths="seq_len")

@@ -43,7 +43,7 @@ from convrnn.data.images import parse_size, read_png_grey, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
-from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, carve_validation, check_split
 from convrnn.units import HKO7_ZR
 
@@ -274,12 +274,4 @@ def hko7_info(seq_len: int = 20, size: int | tuple[int, int] | None = 88, **_: A
     )
 
 
-@register_dataset(
-    "hko7",
-    info=hko7_info,
-    options=keyword_options(HKO7),
-    lengths="seq_len",
-)
-def _hko7_loader(split: str, root: Any = None, **options: Any) -> HKO7:
-    """Registry entry: ``get_dataset("hko7", root, split, seq_len=..., size=..., masked=...)``."""
-    return HKO7(root, split, **options)
+register_dataset_class("hko7", HKO7, info=hko7_info, lengths="seq_len")

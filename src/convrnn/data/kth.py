@@ -63,7 +63,7 @@ from convrnn.data.kth_clips import (
     to_size,
 )
 from convrnn.data.normalize import Normalizer
-from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, check_split, sliding_windows
 from convrnn.errors import ChoiceError, ConfigError, check_choice
 
@@ -286,12 +286,4 @@ def kth_info(protocol: str = "ms-rnn", size: int | tuple[int, int] | None = None
     )
 
 
-@register_dataset(
-    "kth",
-    info=kth_info,
-    options=keyword_options(KTH),
-    lengths="seq_len",
-)
-def _kth_loader(split: str, root: Any = None, **options: Any) -> KTH:
-    """Registry entry: ``get_dataset("kth", root, split, protocol=..., size=..., ...)``."""
-    return KTH(root, split, **options)
+register_dataset_class("kth", KTH, info=kth_info, lengths="seq_len")

@@ -120,3 +120,28 @@ def register_dataset(
         return loader
 
     return wrap
+
+
+def register_dataset_class(
+    name: str,
+    cls: type[Dataset],
+    *,
+    info: InfoFunction | None = None,
+    lengths: LengthOptions = None,
+    takes_normalizer: bool = False,
+    reads_paths: bool = False,
+) -> None:
+    """Register a dataset class built as ``cls(root, split, **options)`` (its keyword-only options)."""
+
+    def loader(split: str, root: Any = None, **options: Any) -> Dataset:
+        return cls(root, split, **options)
+
+    loader.__doc__ = f"``get_dataset({name!r}, root, split, **options)``: ``{cls.__name__}``."
+    register_dataset(
+        name,
+        info=info,
+        options=keyword_options(cls),
+        lengths=lengths,
+        takes_normalizer=takes_normalizer,
+        reads_paths=reads_paths,
+    )(loader)

@@ -45,7 +45,7 @@ from convrnn.data.array_sources import ArraySource
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
 from convrnn.data.normalize import Normalizer
-from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import (
     Window,
     WindowDataset,
@@ -334,12 +334,4 @@ def taxibj_info(flows: str = "inflow", seq_len: int = 8, **_: Any) -> DatasetInf
     )
 
 
-@register_dataset(
-    "taxibj",
-    info=taxibj_info,
-    options=keyword_options(TaxiBJ),
-    lengths="seq_len",
-)
-def _taxibj_loader(split: str, root: Any = None, **options: Any) -> TaxiBJ:
-    """Registry entry: ``get_dataset("taxibj", root, split, flows=..., ...)``."""
-    return TaxiBJ(root, split, **options)
+register_dataset_class("taxibj", TaxiBJ, info=taxibj_info, lengths="seq_len")

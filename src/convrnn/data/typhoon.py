@@ -23,7 +23,7 @@ from convrnn.data.array_splits import array_kind_or_none, find_split_file
 from convrnn.data.arrays import ArraySequences
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
-from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.data.spec import register_dataset_class
 from convrnn.errors import ConfigError
 
 SEQ_LEN = 12
@@ -113,11 +113,4 @@ def typhoon_info(size: Any = (64, 64), **_: Any) -> DatasetInfo:
     )
 
 
-@register_dataset(
-    "typhoon",
-    info=typhoon_info,
-    options=keyword_options(Typhoon),
-)
-def _typhoon_loader(split: str, root: Any = None, **options: Any) -> Typhoon:
-    """Registry entry: ``get_dataset("typhoon", root, split, split_at=...)``."""
-    return Typhoon(root, split, **options)
+register_dataset_class("typhoon", Typhoon, info=typhoon_info)
