@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, Subset
 
 import convrnn
 from convrnn.metrics import FrameMetrics
-from convrnn.runs import load_split, read_config, read_normalizer
+from convrnn.runs import read_config, read_normalizer
+from convrnn.train.data import load_split
 
 
 def scores(model, loader, input_length: int, device: str, bf16: bool) -> dict[str, float]:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from convrnn.train import config
+from convrnn import config
 
 RECIPES = sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml"))
 

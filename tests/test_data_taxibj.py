@@ -146,8 +146,8 @@ def test_recipe_max_steps_count_the_training_windows_left_after_validation(paper
     import math
     from pathlib import Path
 
+    from convrnn.config import load_yaml
     from convrnn.data.windows import carve_validation, sliding_windows
-    from convrnn.train.config import load_yaml
 
     recipe = load_yaml(Path(__file__).parents[1] / "recipes" / f"{paper}-taxibj.yaml")
     options = recipe["data"].get("options", {})

@@ -33,73 +33,76 @@ as ``dataset.normalizer`` (``to_dict()``/``from_dict()``; pass it back with
 * ``"rain"``: rain rate in mm/h -> dBZ with the Z-R law ``zr`` -> pixel.
 
 With ``dbz``/``rain`` the dataset's ``info.radar`` carries the conversion, so
-CSI/HSS can be scored at mm/h thresholds.
+CSI/HSS can be scored at mm/h thresholds. How a file or folder becomes splits
+(layouts, tracks, windows, the fitting range) is :mod:`convrnn.data.array_splits`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convrnn.data.array_sources import ARRAY_SUFFIXES, DEFAULT_MAX_IN_MEMORY, ArraySource
+from convrnn.data.array_sources import DEFAULT_MAX_IN_MEMORY
+from convrnn.data.array_splits import (
+    ArrayFormat,
+    SplitPlan,
+    Windowing,
+    array_kind_or_none,
+    plan_file,
+    plan_folder,
+)
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer, fit_minmax
-from convrnn.data.registry import register_dataset, register_info
-from convrnn.data.windows import (
-    Window,
-    WindowDataset,
-    carve_validation,
-    check_split,
-    sliding_windows,
-)
+from convrnn.data.spec import register_dataset_class
+from convrnn.data.windows import Window, WindowDataset, check_split
+from convrnn.errors import ChoiceError, ConfigError, check_choice
 from convrnn.units import zr_law
 
-LAYOUTS = ("THW", "TCHW", "THWC", "NTHW", "NTCHW", "NTHWC")
-DEFAULT_LAYOUT = {3: "THW", 4: "TCHW", 5: "NTCHW"}
 NORMALIZE = ("minmax", "range", "none", "dbz", "rain")
-SPLIT_FILES = {"train": ("train",), "val": ("val", "valid"), "test": ("test",)}
 CHUNK_BYTES = 64 * 1024**2
 
 
-def _find_split_file(folder: Path, split: str) -> Path | None:
-    for stem in SPLIT_FILES[split]:
-        for suffix in ARRAY_SUFFIXES:
-            p = folder / f"{stem}{suffix}"
-            if p.exists():
-                return p
-    return None
+@dataclass(frozen=True)
+class Normalization:
+    """The ``normalize=`` settings of user arrays (see the module docstring)."""
 
+    kind: str = "minmax"
+    value_range: tuple[float, float] | list[float] | None = None
+    per_channel: bool = False
+    zr: str | dict = "marshall-palmer"
 
-class Track:
-    """One series of frames: a whole ``T...`` array or one sequence of an ``N...`` array."""
+    def __post_init__(self) -> None:
+        try:
+            check_choice("normalize value", self.kind, NORMALIZE)
+        except ChoiceError as e:
+            raise ChoiceError(f"normalize={self.kind!r}: {e}") from None
 
-    def __init__(self, source: ArraySource, layout: str, sequence: int | None = None) -> None:
-        self.source = source
-        self.layout = layout
-        self.sequence = sequence
+    def build(self, training_frames: Callable[[], Iterator[np.ndarray]]) -> Normalizer:
+        """The normaliser; ``minmax`` is fitted on ``training_frames()`` (streamed in chunks)."""
+        if self.kind == "none":
+            return Normalizer.identity()
+        if self.kind == "dbz":
+            return Normalizer.dbz()
+        if self.kind == "rain":
+            return Normalizer.rain(self.zr)
+        if self.kind == "range":
+            if self.value_range is None:
+                raise ConfigError("normalize='range' needs value_range=(low, high)")
+            return Normalizer.fixed_range(*self.value_range)
+        return fit_minmax(training_frames(), per_channel=self.per_channel)
 
-    def read(self, start: int, stop: int, step: int = 1) -> np.ndarray:
-        """Frames ``start:stop:step`` as ``(n, C, H, W)`` in the file's dtype."""
-        index = (
-            (slice(start, stop, step),)
-            if self.sequence is None
-            else (self.sequence, slice(start, stop, step))
-        )
-        return to_tchw(self.source[index], self.layout.removeprefix("N"))
-
-
-def to_tchw(x: np.ndarray, layout: str) -> np.ndarray:
-    """Frames in ``THW``/``TCHW``/``THWC`` layout -> ``(T, C, H, W)``."""
-    if layout == "THW":
-        return x[:, None]
-    if layout == "THWC":
-        return np.moveaxis(x, -1, 1)
-    return x
+    def radar(self) -> RadarSpec | None:
+        """The pixel -> dBZ -> rain conversion of ``dbz``/``rain`` data, else None."""
+        if self.kind not in ("dbz", "rain"):
+            return None
+        return RadarSpec(zr_law(self.zr), reported_thresholds=(0.5, 2.0, 5.0))
 
 
 class ArraySequences(WindowDataset):
@@ -130,62 +133,35 @@ class ArraySequences(WindowDataset):
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         split = check_split(split)
-        if normalize not in NORMALIZE:
-            raise ValueError(f"normalize={normalize!r}; choose one of {NORMALIZE}")
+        settings = Normalization(normalize, value_range, per_channel, zr)
         self.root = Path(root) if root is not None else None
         if self.root is None or not self.root.exists():
             raise MissingDataError(f"array root {root!r} does not exist")
         self.size = parse_size(size)
         self.normalize = normalize
-        length = seq_len if seq_len is not None else input_length + output_length
         self.chunk_bytes = chunk_bytes
-        notes: list[str] = []
+        length = seq_len if seq_len is not None else input_length + output_length
+        fmt = ArrayFormat(key, layout, max_in_memory_bytes)
+        windowing = Windowing(length, stride, sample_every)
         if self.root.is_dir() and array_kind_or_none(self.root) is None:
-            tracks, windows, train_tracks = self._from_folder(
-                split,
-                key,
-                layout,
-                length,
-                stride,
-                sample_every,
-                val_fraction,
-                max_in_memory_bytes,
-                notes,
-            )
+            plan = plan_folder(self.root, split, fmt, windowing, val_fraction)
         else:
-            tracks, windows, train_tracks = self._from_file(
-                split,
-                key,
-                layout,
-                length,
-                stride,
-                sample_every,
-                splits,
-                split_at,
-                max_in_memory_bytes,
-                notes,
-            )
-        self.tracks = tracks
-        if not windows:
+            plan = plan_file(self.root, split, fmt, windowing, splits, split_at)
+        self.tracks = plan.tracks
+        if not plan.windows:
             raise DatasetError(f"{self.root}: the {split} split holds no window of {length} frames")
-        if normalizer is not None:
+        if normalizer is None:
+            norm = settings.build(lambda: self._train_chunks(plan))
+        else:
             norm = (
                 normalizer
                 if isinstance(normalizer, Normalizer)
                 else Normalizer.from_dict(normalizer)
             )
-        else:
-            norm = self._make_normalizer(normalize, value_range, per_channel, zr, train_tracks)
-        notes.append(f"normalisation: {norm.fitted_on or norm.kind}")
-        first = tracks[windows[0].source]
-        c, h, w = first.read(0, 1).shape[1:]
+        notes = [*plan.notes, f"normalisation: {norm.fitted_on or norm.kind}"]
+        c, h, w = plan.tracks[plan.windows[0].source].read(0, 1).shape[1:]
         hw = self.size or (h, w)
         law = norm.law if norm.law is not None else zr_law(zr)
-        radar = (
-            RadarSpec(law, reported_thresholds=(0.5, 2.0, 5.0))
-            if norm.kind in ("dbz", "rain")
-            else None
-        )
         info = DatasetInfo(
             name="arrays",
             description=f"user arrays under {self.root}",
@@ -195,144 +171,23 @@ class ArraySequences(WindowDataset):
             channels=int(c),
             interval="1 frame" if sample_every == 1 else f"{sample_every} frames",
             splits="; ".join(n for n in notes if n.startswith("split")) or "user split",
-            radar=radar,
+            radar=RadarSpec(law, reported_thresholds=(0.5, 2.0, 5.0))
+            if norm.kind in ("dbz", "rain")
+            else None,
             options={"normalize": normalize},
         )
-        super().__init__(split, windows, info, norm)
+        super().__init__(split, plan.windows, info, norm)
         self.notes = notes
 
-    # -- building -------------------------------------------------------------------------
-
-    def _open(self, path: Path, key, layout, max_bytes) -> tuple[ArraySource, str]:
-        source = ArraySource(path, key, max_in_memory_bytes=max_bytes)
-        chosen = layout or DEFAULT_LAYOUT.get(len(source.shape))
-        if chosen not in LAYOUTS:
-            raise DatasetError(
-                f"{source.describe()}: cannot infer the layout of a {len(source.shape)}-D array; "
-                f"pass layout= one of {LAYOUTS}"
-            )
-        if len(chosen) != len(source.shape):
-            raise DatasetError(
-                f"{source.describe()}: layout {chosen} needs a {len(chosen)}-D array"
-            )
-        return source, chosen
-
-    def _tracks(self, source: ArraySource, layout: str, lo: int, hi: int) -> list[Track]:
-        if layout.startswith("N"):
-            return [Track(source, layout, n) for n in range(lo, hi)]
-        return [Track(source, layout)]
-
-    def _windows(self, tracks, layout, lo, hi, length, stride, step) -> list[Window]:
-        if not layout.startswith("N"):
-            return sliding_windows(0, lo, hi, length, stride, step)
-        if not tracks:
-            return []
-        t = tracks[0].source.shape[1]
-        return [
-            w for i in range(len(tracks)) for w in sliding_windows(i, 0, t, length, stride, step)
-        ]
-
-    def _from_file(
-        self, split, key, layout, length, stride, step, splits, split_at, max_bytes, notes
-    ):
-        source, layout = self._open(self.root, key, layout, max_bytes)
-        n = source.shape[0]
-        if split_at is not None:
-            a, b = (int(v) for v in split_at)
-        else:
-            fr = np.asarray(splits, dtype=np.float64)
-            if fr.shape != (3,) or (fr < 0).any() or fr.sum() <= 0:
-                raise ValueError(f"splits must be three non-negative fractions, got {splits}")
-            fr = fr / fr.sum()
-            a = round(n * fr[0])
-            b = a + round(n * fr[1])
-        if not 0 < a <= b <= n:
-            raise ValueError(
-                f"split boundaries {a}, {b} do not fit {n} {'sequences' if layout.startswith('N') else 'frames'}"
-            )
-        bounds = {"train": (0, a), "val": (a, b), "test": (b, n)}
-        lo, hi = bounds[split]
-        unit = "sequences" if layout.startswith("N") else "frames"
-        notes.insert(0, f"{source.describe()} as {layout}")
-        notes.append(f"split of {n} {unit}: train [0, {a}), val [{a}, {b}), test [{b}, {n})")
-        if hi <= lo:
-            raise DatasetError(
-                f"{self.root}: the {split} split is empty (boundaries {a}, {b} of {n})"
-            )
-        if layout.startswith("N"):
-            tracks = self._tracks(source, layout, lo, hi)
-            windows = self._windows(tracks, layout, 0, 0, length, stride, step)
-        else:
-            tracks = [Track(source, layout)]
-            windows = self._windows(tracks, layout, lo, hi, length, stride, step)
-        return tracks, windows, [(source, layout, 0, a)]
-
-    def _from_folder(
-        self, split, key, layout, length, stride, step, val_fraction, max_bytes, notes
-    ):
-        files = {s: _find_split_file(self.root, s) for s in SPLIT_FILES}
-        if files["train"] is None or (split == "test" and files["test"] is None):
-            wanted = "train and test" if files["train"] is None else "test"
-            raise MissingDataError(
-                f"{self.root}: no {wanted} array file (train.npy, test.h5, ... with suffix in {ARRAY_SUFFIXES})"
-            )
-        carve = files["val"] is None and split in ("train", "val")
-        name = "train" if carve else split
-        source, lay = self._open(files[name], key, layout, max_bytes)
-        notes.insert(0, f"{source.describe()} as {lay} ({name} file)")
-        tracks = self._tracks(source, lay, 0, source.shape[0])
-        windows = self._windows(tracks, lay, 0, source.shape[0], length, stride, step)
-        if carve:
-            kept, val = carve_validation(windows, fraction=val_fraction)
-            notes.append(
-                f"split: validation = last {len(val)} training windows ({val_fraction:.0%})"
-            )
-            windows = val if split == "val" else kept
-        if split == "train" or carve:
-            train_source, train_layout = source, lay
-        else:
-            train_source, train_layout = self._open(files["train"], key, layout, max_bytes)
-        fit_stop = train_source.shape[0]
-        if files["val"] is None:
-            # validation is carved from the training file: fit only on what is trained on,
-            # the frames (or sequences) before the first validation window
-            train_tracks = self._tracks(train_source, train_layout, 0, fit_stop)
-            every = self._windows(train_tracks, train_layout, 0, fit_stop, length, stride, step)
-            _, val = carve_validation(every, fraction=val_fraction)
-            first = min(w.source if train_layout.startswith("N") else w.start for w in val)
-            fit_stop = first if first > 0 else fit_stop
-        return tracks, windows, [(train_source, train_layout, 0, fit_stop)]
-
-    def _make_normalizer(self, normalize, value_range, per_channel, zr, train_tracks) -> Normalizer:
-        if normalize == "none":
-            return Normalizer.identity()
-        if normalize == "dbz":
-            return Normalizer.dbz()
-        if normalize == "rain":
-            return Normalizer.rain(zr)
-        if normalize == "range":
-            if value_range is None:
-                raise ValueError("normalize='range' needs value_range=(low, high)")
-            return Normalizer.fixed_range(*value_range)
-        return fit_minmax(self._train_chunks(train_tracks), per_channel=per_channel)
-
-    def _train_chunks(self, train_ranges):
-        """Training frames ``(n, C, H, W)`` in chunks of about ``chunk_bytes`` along the first axis."""
-        for source, layout, lo, hi in train_ranges:
-            row_bytes = int(np.prod(source.shape[1:])) * source.dtype.itemsize
-            rows = max(1, self.chunk_bytes // max(1, row_bytes))
-            for start in range(lo, hi, rows):
-                block = source[slice(start, min(hi, start + rows))]
-                if layout.startswith("N"):
-                    block = block.reshape(-1, *block.shape[2:])
-                yield to_tchw(block, layout.removeprefix("N"))
-
-    # -- reading --------------------------------------------------------------------------
+    def _train_chunks(self, plan: SplitPlan) -> Iterator[np.ndarray]:
+        """Training frames ``(n, C, H, W)`` in chunks of about ``chunk_bytes``."""
+        for fit in plan.fit:
+            yield from fit.chunks(self.chunk_bytes)
 
     def read_window(self, window: Window) -> np.ndarray:
-        raw = self.tracks[window.source].read(window.start, window.stop, window.step)
-        where = f"{self.tracks[window.source].source.describe()} frames {window.start}..{window.stop - 1}"
-        raw = raw.astype(np.float32, copy=False)
+        track = self.tracks[window.source]
+        raw = track.read(window.start, window.stop, window.step).astype(np.float32, copy=False)
+        where = f"{track.source.describe()} frames {window.start}..{window.stop - 1}"
         if not np.isfinite(raw).all() and self.normalizer.kind not in ("rain",):
             raise DatasetError(f"{where}: NaN/inf values; clean the data or use normalize='rain'")
         if self.normalizer.kind == "identity" and (raw.min() < 0.0 or raw.max() > 1.0):
@@ -344,17 +199,6 @@ class ArraySequences(WindowDataset):
         return resize_frames(x, self.size)
 
 
-def array_kind_or_none(path: Path) -> str | None:
-    """The array kind of ``path`` if it is an array file or Zarr store, else None."""
-    from convrnn.data.array_sources import array_kind
-
-    try:
-        return array_kind(path)
-    except DatasetError:
-        return None
-
-
-@register_info("arrays")
 def arrays_info(
     input_length: int = 10,
     output_length: int = 10,
@@ -364,11 +208,6 @@ def arrays_info(
     **_: Any,
 ) -> DatasetInfo:
     """Metadata of user arrays (frame size and channels depend on the file: see ``dataset.info``)."""
-    radar = (
-        RadarSpec(zr_law(zr), reported_thresholds=(0.5, 2.0, 5.0))
-        if normalize in ("dbz", "rain")
-        else None
-    )
     return DatasetInfo(
         name="arrays",
         description="user arrays (.npy/.npz/HDF5/Zarr)",
@@ -378,12 +217,16 @@ def arrays_info(
         channels=None,
         interval="1 frame",
         splits="fractions (0.8/0.1/0.1) or split_at indices, or train/val/test files",
-        radar=radar,
+        radar=Normalization(normalize, zr=zr).radar(),
         options={"normalize": normalize},
     )
 
 
-@register_dataset("arrays")
-def _arrays_loader(split: str, root: Any = None, **options: Any) -> ArraySequences:
-    """Registry entry: ``get_dataset("arrays", path, split, layout=..., normalize=..., ...)``."""
-    return ArraySequences(root, split, **options)
+register_dataset_class(
+    "arrays",
+    ArraySequences,
+    info=arrays_info,
+    lengths="input_output",
+    takes_normalizer=True,
+    reads_paths=True,
+)

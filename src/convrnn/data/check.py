@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from convrnn.data.registry import dataset_info, get_dataset
+from convrnn.data.registry import dataset_info, dataset_spec, get_dataset
 from convrnn.data.windows import SPLITS
 
 _EXPECTED = (ValueError, OSError, KeyError, ImportError, RuntimeError, IndexError)
@@ -175,18 +175,22 @@ def check_dataset(
     Returns a :class:`DatasetReport`; ``report.ok`` is False if any split
     failed, and ``str(report)`` (what ``convrnn data check`` prints) says
     what was checked. Errors are caught and reported with the loader's
-    message (which names the missing or broken file).
+    message (which names the missing or broken file); an unknown dataset
+    name (:class:`~convrnn.errors.ChoiceError`) or option
+    (:class:`~convrnn.errors.ConfigError`) raises before anything is read.
     """
     if not isinstance(deep, (bool, np.bool_)):
         raise TypeError(f"deep must be True or False, got {deep!r}")
     deep = bool(deep)
+    spec = dataset_spec(name)
+    spec.check_options(options)
     report = DatasetReport(name, str(root), deep=deep)
     train_normalizer = None
     for split in splits:
         sr = SplitReport(split)
         report.splits[split] = sr
         opts = dict(options)
-        if name == "arrays" and train_normalizer is not None and "normalizer" not in opts:
+        if spec.takes_normalizer and train_normalizer is not None and "normalizer" not in opts:
             opts["normalizer"] = train_normalizer
         try:
             ds = get_dataset(name, root, split, **opts)

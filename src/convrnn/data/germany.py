@@ -38,8 +38,9 @@ from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, check_split
+from convrnn.errors import ConfigError
 from convrnn.units import GERMANY_ZR, rain_to_pixel
 
 INTERVAL_MINUTES = 5
@@ -72,7 +73,7 @@ def check_disjoint_years(years: dict[str, tuple[int, ...]]) -> None:
         for name_b in names[a + 1 :]:
             shared = set(years[name_a]) & set(years[name_b])
             if shared:
-                raise ValueError(
+                raise ConfigError(
                     f"years {sorted(shared)} are in both {name_a}_years and {name_b}_years; "
                     "each year may be in one split only"
                 )
@@ -188,7 +189,6 @@ class Germany(WindowDataset):
         return state
 
 
-@register_info("germany")
 def germany_info(
     seq_len: int = 8, size: int | tuple[int, int] | None = 180, **_: Any
 ) -> DatasetInfo:
@@ -220,7 +220,4 @@ def germany_info(
     )
 
 
-@register_dataset("germany")
-def _germany_loader(split: str, root: Any = None, **options: Any) -> Germany:
-    """Registry entry: ``get_dataset("germany", root, split, size=..., sample_every=...)``."""
-    return Germany(root, split, **options)
+register_dataset_class("germany", Germany, info=germany_info, lengths="seq_len")

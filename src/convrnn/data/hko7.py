@@ -43,7 +43,7 @@ from convrnn.data.images import parse_size, read_png_grey, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
 from convrnn.data.normalize import Normalizer
 from convrnn.data.radar_frames import gap_free_windows, minutes, parse_timestamp
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, carve_validation, check_split
 from convrnn.units import HKO7_ZR
 
@@ -246,7 +246,6 @@ class HKO7(WindowDataset):
         return resize_frames(m, self.size) >= 0.5
 
 
-@register_info("hko7")
 def hko7_info(seq_len: int = 20, size: int | tuple[int, int] | None = 88, **_: Any) -> DatasetInfo:
     """HKO-7 metadata."""
     return DatasetInfo(
@@ -275,7 +274,4 @@ def hko7_info(seq_len: int = 20, size: int | tuple[int, int] | None = 88, **_: A
     )
 
 
-@register_dataset("hko7")
-def _hko7_loader(split: str, root: Any = None, **options: Any) -> HKO7:
-    """Registry entry: ``get_dataset("hko7", root, split, seq_len=..., size=..., masked=...)``."""
-    return HKO7(root, split, **options)
+register_dataset_class("hko7", HKO7, info=hko7_info, lengths="seq_len")

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from convrnn.data.errors import DatasetError
+from convrnn.errors import ConfigError
 
 _GREY_MODES = {"L", "RGB", "RGBA", "P", "LA"}
 
@@ -61,7 +62,7 @@ def parse_size(size: Any) -> tuple[int, int] | None:
     else:
         h, w = (int(v) for v in size)
     if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size}")
+        raise ConfigError(f"size must be positive, got {size}")
     return h, w
 
 
@@ -73,7 +74,7 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int] | None, mode: str = 
     if size is None or tuple(frames.shape[-2:]) == tuple(size):
         return frames
     if mode not in ("bilinear", "area", "nearest"):
-        raise ValueError(f"resize mode {mode!r}; choose bilinear, area or nearest")
+        raise ConfigError(f"resize mode {mode!r}; choose bilinear, area or nearest")
     x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
     kwargs = {"align_corners": False} if mode == "bilinear" else {}
     y = F.interpolate(x, size=tuple(size), mode=mode, **kwargs)

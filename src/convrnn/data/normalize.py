@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from convrnn.errors import ConfigError, DatasetError
 from convrnn.units import (
     ZRLaw,
     dbz_to_pixel,
@@ -65,11 +66,11 @@ class Normalizer:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"normalizer kind {self.kind!r}; choose one of {KINDS}")
+            raise DatasetError(f"normalizer kind {self.kind!r}; choose one of {KINDS}")
         if len(self.scale) != len(self.offset):
-            raise ValueError("scale and offset need the same length")
+            raise DatasetError("scale and offset need the same length")
         if self.kind == "rain" and self.law is None:
-            raise ValueError("a 'rain' normalizer needs a Z-R law")
+            raise DatasetError("a 'rain' normalizer needs a Z-R law")
 
     @classmethod
     def identity(cls) -> Normalizer:
@@ -84,7 +85,7 @@ class Normalizer:
         lo = np.atleast_1d(np.asarray(low, dtype=np.float64))
         hi = np.atleast_1d(np.asarray(high, dtype=np.float64))
         if lo.shape != hi.shape or (hi <= lo).any():
-            raise ValueError(f"need low < high (same shapes), got {low} and {high}")
+            raise ConfigError(f"need low < high (same shapes), got {low} and {high}")
         scale = 1.0 / (hi - lo)
         return cls(
             "affine",
@@ -184,7 +185,7 @@ def fit_minmax(
         if c.ndim != 4 or c.shape[0] == 0:
             continue
         if not np.isfinite(c).all():
-            raise ValueError(
+            raise DatasetError(
                 "training data contain NaN/inf; clean them before fitting a min-max normalisation"
             )
         axes = (0, 2, 3) if per_channel else None
@@ -194,9 +195,9 @@ def fit_minmax(
         hi = cmax if hi is None else np.maximum(hi, cmax)
         frames += c.shape[0]
     if lo is None:
-        raise ValueError("no training frames to fit the min-max normalisation on")
+        raise DatasetError("no training frames to fit the min-max normalisation on")
     if (hi <= lo).any():
-        raise ValueError(
+        raise DatasetError(
             f"training data are constant ({lo} .. {hi}): min-max is undefined; "
             "use normalize='none' or a fixed range"
         )

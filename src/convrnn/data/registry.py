@@ -1,83 +1,88 @@
-"""Named datasets: ``get_dataset(name, root, split, **options)`` and ``dataset_info(name, **options)``."""
+"""Named datasets: ``get_dataset(name, root, split, **options)``, ``dataset_info(name, **options)``.
+
+Importing this module registers the built-in datasets (each loader module registers
+its own :class:`~convrnn.data.spec.DatasetSpec`); user code may add more with
+:func:`~convrnn.data.spec.register_dataset`.
+"""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
 
+# the built-in datasets register themselves on import
+import convrnn.data.arrays
+import convrnn.data.germany
+import convrnn.data.hko7
+import convrnn.data.kth
+import convrnn.data.moving_mnist
+import convrnn.data.taxibj
+import convrnn.data.typhoon  # noqa: F401
+from convrnn.data.errors import MissingDataError
+from convrnn.data.spec import SPECS, DatasetSpec, register_dataset
+from convrnn.errors import check_choice
+
 if TYPE_CHECKING:
     from convrnn.data.info import DatasetInfo
 
-DatasetLoader = Callable[..., Dataset]
-InfoFunction = Callable[..., "DatasetInfo"]
-_DATASETS: dict[str, DatasetLoader] = {}
-_INFOS: dict[str, InfoFunction] = {}
-_DATASET_MODULES = (
-    "convrnn.data.moving_mnist",
-    "convrnn.data.kth",
-    "convrnn.data.taxibj",
-    "convrnn.data.hko7",
-    "convrnn.data.germany",
-    "convrnn.data.typhoon",
-    "convrnn.data.arrays",
-)
-
-
-def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
-    """Decorator registering ``loader(split, root, **options) -> Dataset`` under ``name``."""
-
-    def wrap(loader: DatasetLoader) -> DatasetLoader:
-        if name in _DATASETS:
-            raise ValueError(f"dataset {name!r} is registered twice")
-        _DATASETS[name] = loader
-        return loader
-
-    return wrap
-
-
-def register_info(name: str) -> Callable[[InfoFunction], InfoFunction]:
-    """Decorator registering ``info(**options) -> DatasetInfo`` for dataset ``name``."""
-
-    def wrap(fn: InfoFunction) -> InfoFunction:
-        if name in _INFOS:
-            raise ValueError(f"dataset info {name!r} is registered twice")
-        _INFOS[name] = fn
-        return fn
-
-    return wrap
-
-
-def _load() -> None:
-    for module in _DATASET_MODULES:
-        importlib.import_module(module)
-    importlib.import_module("convrnn.data.builtin_info")
+__all__ = [
+    "dataset_info",
+    "dataset_spec",
+    "get_dataset",
+    "list_datasets",
+    "register_dataset",
+    "resolve_data_argument",
+]
 
 
 def list_datasets() -> list[str]:
     """Names of the registered datasets."""
-    _load()
-    return sorted(_DATASETS)
+    return sorted(SPECS)
 
 
-def _known(name: str) -> None:
-    if name not in _DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(_DATASETS))}")
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registration of dataset ``name`` (:class:`~convrnn.errors.ChoiceError` if unknown)."""
+    return SPECS[check_choice("dataset", name, SPECS)]
 
 
 def get_dataset(name: str, root: Any = None, split: str = "train", **options: Any) -> Dataset:
     """The ``split`` of dataset ``name`` under ``root``: yields ``(T, C, H, W)`` float32 in [0, 1]."""
-    _load()
-    _known(name)
-    return _DATASETS[name](split, root, **options)
+    spec = dataset_spec(name)
+    spec.check_options(options)
+    return spec.loader(split, root, **options)
 
 
 def dataset_info(name: str, **options: Any) -> DatasetInfo:
     """Metadata of dataset ``name`` under ``options`` (default lengths, size, radar conversion)."""
-    _load()
-    _known(name)
-    if name not in _INFOS:
+    spec = dataset_spec(name)
+    if spec.info is None:
         raise KeyError(f"dataset {name!r} has no registered info")
-    return _INFOS[name](**options)
+    spec.check_options(options, spec.info_options())
+    return spec.info(**options)
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or "\\" in value or bool(Path(value).suffix)
+
+
+def resolve_data_argument(value: str) -> tuple[str, str | None]:
+    """A ``--data`` value -> ``(dataset name, root or None)``.
+
+    An existing file or folder is the dataset that reads paths (``arrays``) with that
+    root (as before, an existing path wins over a dataset of the same name); else a
+    registered name, with no root. A value that looks like a path (a ``/`` or a file
+    suffix) but does not exist raises :class:`~convrnn.errors.MissingDataError`; any
+    other unknown name a :class:`~convrnn.errors.ChoiceError` listing the datasets.
+    """
+    if Path(value).exists():
+        readers = [s.name for s in SPECS.values() if s.reads_paths]
+        if readers:
+            return readers[0], value
+    if value not in SPECS and _looks_like_path(value):
+        raise MissingDataError(
+            f"--data {value}: no such file or folder; give an existing array file or folder "
+            f"(.npy/.npz/HDF5/Zarr), or a dataset name: {', '.join(list_datasets())}"
+        )
+    return dataset_spec(value).name, None

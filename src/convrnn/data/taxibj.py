@@ -45,7 +45,7 @@ from convrnn.data.array_sources import ArraySource
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
 from convrnn.data.normalize import Normalizer
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import (
     Window,
     WindowDataset,
@@ -54,6 +54,7 @@ from convrnn.data.windows import (
     contiguous_runs,
     sliding_windows,
 )
+from convrnn.errors import ConfigError
 
 YEARS = (13, 14, 15, 16)
 FILE_PATTERN = "BJ{:02d}_M32x32_T30_InOut.h5"
@@ -67,7 +68,7 @@ EPOCH = datetime(1970, 1, 1)
 
 def _flows(flows: str) -> tuple[int, ...]:
     if flows not in FLOWS:
-        raise ValueError(f"flows={flows!r}; choose one of {sorted(FLOWS)}")
+        raise ConfigError(f"flows={flows!r}; choose one of {sorted(FLOWS)}")
     return FLOWS[flows]
 
 
@@ -145,7 +146,7 @@ class TaxiBJ(WindowDataset):
         self.quantize = quantize
         self._npz = False
         if split == "val" and val_windows <= 0:
-            raise ValueError("no validation split: val_windows=0 keeps every training window")
+            raise ConfigError("no validation split: val_windows=0 keeps every training window")
         root_path = Path(root) if root is not None else None
         if root_path is None or not root_path.exists():
             raise MissingDataError(f"TaxiBJ root {root!r} does not exist")
@@ -156,7 +157,7 @@ class TaxiBJ(WindowDataset):
         elif kind == "npz":
             windows, normalizer, notes = self._from_npz(root_path, seq_len)
         else:
-            raise ValueError(f"source={source!r}; choose auto, h5 or npz")
+            raise ConfigError(f"source={source!r}; choose auto, h5 or npz")
         train, test = windows
         if split == "test":
             chosen = test
@@ -287,7 +288,6 @@ def _detect(root: Path, years) -> str:
     )
 
 
-@register_info("taxibj")
 def taxibj_info(flows: str = "inflow", seq_len: int = 8, **_: Any) -> DatasetInfo:
     """TaxiBJ metadata."""
     channels = len(_flows(flows))
@@ -334,7 +334,4 @@ def taxibj_info(flows: str = "inflow", seq_len: int = 8, **_: Any) -> DatasetInf
     )
 
 
-@register_dataset("taxibj")
-def _taxibj_loader(split: str, root: Any = None, **options: Any) -> TaxiBJ:
-    """Registry entry: ``get_dataset("taxibj", root, split, flows=..., ...)``."""
-    return TaxiBJ(root, split, **options)
+register_dataset_class("taxibj", TaxiBJ, info=taxibj_info, lengths="seq_len")

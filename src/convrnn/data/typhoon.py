@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from convrnn.data.array_sources import ArraySource
-from convrnn.data.arrays import ArraySequences, _find_split_file, array_kind_or_none
+from convrnn.data.array_splits import array_kind_or_none, find_split_file
+from convrnn.data.arrays import ArraySequences
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.info import DatasetInfo
-from convrnn.data.registry import register_dataset, register_info
+from convrnn.data.spec import register_dataset_class
+from convrnn.errors import ConfigError
 
 SEQ_LEN = 12
 
@@ -44,11 +46,11 @@ class Typhoon(ArraySequences):
             raise MissingDataError(f"Typhoon root {root!r} does not exist")
         single = not path.is_dir() or array_kind_or_none(path) is not None
         if single and split_at is None:
-            raise ValueError(
+            raise ConfigError(
                 "Typhoon has no public split: pass split_at=(val_start, test_start) for a single "
                 "file, or put train.npy and test.npy (and optionally val.npy) in a folder"
             )
-        probe = path if single else _find_split_file(path, "train")
+        probe = path if single else find_split_file(path, "train")
         if probe is None:
             raise MissingDataError(f"{path}: no train.* array file (train.npy, train.h5, ...)")
         source = ArraySource(probe, key)
@@ -75,7 +77,6 @@ class Typhoon(ArraySequences):
         self.info = typhoon_info(size=self.info.frame_size)
 
 
-@register_info("typhoon")
 def typhoon_info(size: Any = (64, 64), **_: Any) -> DatasetInfo:
     """Typhoon metadata."""
     hw = (size, size) if isinstance(size, int) else tuple(size)
@@ -112,7 +113,4 @@ def typhoon_info(size: Any = (64, 64), **_: Any) -> DatasetInfo:
     )
 
 
-@register_dataset("typhoon")
-def _typhoon_loader(split: str, root: Any = None, **options: Any) -> Typhoon:
-    """Registry entry: ``get_dataset("typhoon", root, split, split_at=...)``."""
-    return Typhoon(root, split, **options)
+register_dataset_class("typhoon", Typhoon, info=typhoon_info)

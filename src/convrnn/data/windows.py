@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from convrnn.data.errors import DatasetError
+from convrnn.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
 
@@ -18,7 +19,7 @@ def check_split(split: str) -> str:
     """Validate a split name ("valid" is accepted for "val")."""
     split = "val" if split == "valid" else split
     if split not in SPLITS:
-        raise ValueError(f"split={split!r}; choose one of {SPLITS}")
+        raise ConfigError(f"split={split!r}; choose one of {SPLITS}")
     return split
 
 
@@ -45,7 +46,7 @@ def sliding_windows(
 ) -> list[Window]:
     """Windows of ``length`` frames (spacing ``step``) inside frames ``[first, end)``, every ``stride``."""
     if length < 1 or stride < 1 or step < 1:
-        raise ValueError(f"need length, stride, step >= 1, got {length}, {stride}, {step}")
+        raise ConfigError(f"need length, stride, step >= 1, got {length}, {stride}, {step}")
     span = (length - 1) * step + 1
     return [Window(source, s, length, step) for s in range(first, end - span + 1, stride)]
 
@@ -66,7 +67,7 @@ def contiguous_runs(
     """
     t = np.asarray(times, dtype=np.int64)
     if names is not None and len(names) != len(t):
-        raise ValueError(f"{len(names)} names for {len(t)} times")
+        raise DatasetError(f"{len(names)} names for {len(t)} times")
     if len(t) == 0:
         return []
     d = np.diff(t)
@@ -100,10 +101,10 @@ def carve_validation(
     windows = list(windows)
     if count is None:
         if fraction is None or not 0.0 < fraction < 1.0:
-            raise ValueError(f"need a validation count or a fraction in (0, 1), got {fraction}")
+            raise ConfigError(f"need a validation count or a fraction in (0, 1), got {fraction}")
         count = max(1, round(len(windows) * fraction))
     if not 0 < count < len(windows):
-        raise ValueError(
+        raise ConfigError(
             f"cannot carve {count} validation windows out of {len(windows)} training windows"
         )
     train, val = windows[:-count], windows[-count:]

@@ -1,5 +1,6 @@
-"""Training: config, losses, sampling schedules (light), and the Lightning module, data and fit (heavy).
+"""Training: losses, sampling schedules (light), and the Lightning module, data and fit (heavy).
 
 Import the Lightning parts from their modules (``convrnn.train.fit``) so that
-``import convrnn.train.config`` stays light.
+``convrnn.train.losses`` and ``convrnn.train.sampling`` stay light; the config is
+the leaf :mod:`convrnn.config`.
 """

@@ -10,11 +10,11 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from convrnn import config as config_lib
 from convrnn.io import write_text_atomic
 from convrnn.runs import CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE
-from convrnn.train import config as config_lib
 from convrnn.train.checkpoint_io import AtomicCheckpointIO
-from convrnn.train.data import SequenceDataModule
+from convrnn.train.datamodule import SequenceDataModule
 from convrnn.train.module import ForecastModule, model_kwargs
 
 

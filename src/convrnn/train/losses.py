@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-LOSSES = ("l2", "l1", "l1+l2")
-REDUCTIONS = ("frame-sum", "mean")
+from convrnn.config import LOSS_REDUCTIONS as REDUCTIONS
+from convrnn.config import LOSSES
+from convrnn.errors import ChoiceError, InputError
 
 
 def frame_loss(
@@ -18,11 +19,11 @@ def frame_loss(
     constant factor). ``mean``: the mean over every element (``nn.MSELoss()``).
     """
     if kind not in LOSSES:
-        raise ValueError(f"loss={kind!r} is not one of {LOSSES}")
+        raise ChoiceError(f"loss={kind!r} is not one of {LOSSES}")
     if reduction not in REDUCTIONS:
-        raise ValueError(f"loss_reduction={reduction!r} is not one of {REDUCTIONS}")
+        raise ChoiceError(f"loss_reduction={reduction!r} is not one of {REDUCTIONS}")
     if pred.shape != target.shape:
-        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+        raise InputError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     diff = pred - target
     err = 0
     if kind in ("l2", "l1+l2"):

@@ -32,7 +32,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-KINDS = ("none", "predrnn", "linear", "reverse")
+from convrnn.config import SAMPLING_KINDS as KINDS
+from convrnn.errors import ChoiceError, ConfigError
+
 _OPTIONS = {
     "none": {},
     "predrnn": {"start": 1.0, "decay": 2e-5, "stop": 50_000},
@@ -46,10 +48,10 @@ class SamplingSchedule:
 
     def __init__(self, kind: str, max_steps: int, seed: int = 0, **options: Any) -> None:
         if kind not in KINDS:
-            raise ValueError(f"sampling={kind!r} is not one of {KINDS}")
+            raise ChoiceError(f"sampling={kind!r} is not one of {KINDS}")
         unknown = sorted(set(options) - set(_OPTIONS[kind]))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown sampling option(s) {unknown} for {kind!r}; valid: {sorted(_OPTIONS[kind])}"
             )
         self.kind = kind
@@ -62,11 +64,11 @@ class SamplingSchedule:
             o["step_2"] = o["step_2"] if o["step_2"] is not None else 2 * max_steps / 3
             o["alpha"] = o["alpha"] if o["alpha"] is not None else max_steps / 15
             if not 0 <= o["step_1"] < o["step_2"] or o["alpha"] <= 0:
-                raise ValueError(
+                raise ConfigError(
                     f"reverse sampling needs 0 <= step_1 < step_2 and alpha > 0, got {o}"
                 )
         if kind == "linear" and not 0 < self.options["fraction"] <= 1:
-            raise ValueError(
+            raise ConfigError(
                 f"linear sampling needs 0 < fraction <= 1, got {self.options['fraction']}"
             )
 

@@ -1,0 +1,218 @@
+"""How user arrays become splits: layouts, tracks (series of frames), windows and the fitting range.
+
+A :class:`SplitPlan` says, for one split, which tracks are read, which windows of
+them are served, and which training frames the normalisation is fitted on. It is
+made from one array file split by fractions or indices (:func:`plan_file`), or from
+a folder of ``train.*``/``val.*``/``test.*`` files (:func:`plan_folder`); see
+:mod:`convrnn.data.arrays` for the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convrnn.data.array_sources import ARRAY_SUFFIXES, DEFAULT_MAX_IN_MEMORY, ArraySource
+from convrnn.data.errors import DatasetError, MissingDataError
+from convrnn.data.windows import Window, carve_validation, sliding_windows
+from convrnn.errors import ConfigError
+
+LAYOUTS = ("THW", "TCHW", "THWC", "NTHW", "NTCHW", "NTHWC")
+DEFAULT_LAYOUT = {3: "THW", 4: "TCHW", 5: "NTCHW"}
+SPLIT_FILES = {"train": ("train",), "val": ("val", "valid"), "test": ("test",)}
+
+
+@dataclass(frozen=True)
+class ArrayFormat:
+    """How to open the user's files: which array (``key``), its ``layout``, the in-memory limit."""
+
+    key: str | None = None
+    layout: str | None = None
+    max_in_memory_bytes: int = DEFAULT_MAX_IN_MEMORY
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """Windows of ``length`` frames, ``step`` apart, one every ``stride`` frames."""
+
+    length: int
+    stride: int = 1
+    step: int = 1
+
+
+def to_tchw(x: np.ndarray, layout: str) -> np.ndarray:
+    """Frames in ``THW``/``TCHW``/``THWC`` layout -> ``(T, C, H, W)``."""
+    if layout == "THW":
+        return x[:, None]
+    if layout == "THWC":
+        return np.moveaxis(x, -1, 1)
+    return x
+
+
+@dataclass(frozen=True)
+class Track:
+    """One series of frames ``[start, stop)``: a whole ``T...`` array or one sequence of an ``N...`` one."""
+
+    source: ArraySource
+    layout: str
+    sequence: int | None = None
+    start: int = 0
+    stop: int = 0
+
+    def read(self, start: int, stop: int, step: int = 1) -> np.ndarray:
+        """Frames ``start:stop:step`` as ``(n, C, H, W)`` in the file's dtype."""
+        frames = slice(start, stop, step)
+        index = (frames,) if self.sequence is None else (self.sequence, frames)
+        return to_tchw(self.source[index], self.layout.removeprefix("N"))
+
+
+@dataclass(frozen=True)
+class FitRange:
+    """Rows ``[start, stop)`` (frames, or sequences of an ``N...`` layout) to fit the normalisation on."""
+
+    source: ArraySource
+    layout: str
+    start: int
+    stop: int
+
+    def chunks(self, chunk_bytes: int) -> Iterator[np.ndarray]:
+        """The rows as ``(n, C, H, W)`` frames, about ``chunk_bytes`` at a time."""
+        row_bytes = int(np.prod(self.source.shape[1:])) * self.source.dtype.itemsize
+        rows = max(1, chunk_bytes // max(1, row_bytes))
+        for start in range(self.start, self.stop, rows):
+            block = self.source[slice(start, min(self.stop, start + rows))]
+            if self.layout.startswith("N"):
+                block = block.reshape(-1, *block.shape[2:])
+            yield to_tchw(block, self.layout.removeprefix("N"))
+
+
+@dataclass
+class SplitPlan:
+    """What one split reads: tracks, the windows served, the training rows to fit on, and notes."""
+
+    tracks: list[Track]
+    windows: list[Window]
+    fit: list[FitRange]
+    notes: list[str] = field(default_factory=list)
+
+
+def find_split_file(folder: Path, split: str) -> Path | None:
+    """``train.*``, ``val.*``/``valid.*`` or ``test.*`` (any array suffix) in ``folder``, or None."""
+    for stem in SPLIT_FILES[split]:
+        for suffix in ARRAY_SUFFIXES:
+            p = folder / f"{stem}{suffix}"
+            if p.exists():
+                return p
+    return None
+
+
+def array_kind_or_none(path: Path) -> str | None:
+    """The array kind of ``path`` if it is an array file or Zarr store, else None."""
+    from convrnn.data.array_sources import array_kind
+
+    try:
+        return array_kind(path)
+    except DatasetError:
+        return None
+
+
+def open_array(path: Path, fmt: ArrayFormat) -> tuple[ArraySource, str]:
+    """The array at ``path`` and its layout (given, or the default for its number of axes)."""
+    source = ArraySource(path, fmt.key, max_in_memory_bytes=fmt.max_in_memory_bytes)
+    chosen = fmt.layout or DEFAULT_LAYOUT.get(len(source.shape))
+    if chosen not in LAYOUTS:
+        raise DatasetError(
+            f"{source.describe()}: cannot infer the layout of a {len(source.shape)}-D array; "
+            f"pass layout= one of {LAYOUTS}"
+        )
+    if len(chosen) != len(source.shape):
+        raise DatasetError(f"{source.describe()}: layout {chosen} needs a {len(chosen)}-D array")
+    return source, chosen
+
+
+def tracks_of(source: ArraySource, layout: str, lo: int, hi: int) -> list[Track]:
+    """Sequences ``lo..hi-1`` of an ``N...`` array (whole), or frames ``[lo, hi)`` of a series."""
+    if layout.startswith("N"):
+        return [Track(source, layout, n, 0, source.shape[1]) for n in range(lo, hi)]
+    return [Track(source, layout, None, lo, hi)]
+
+
+def windows_of(tracks: Sequence[Track], w: Windowing) -> list[Window]:
+    """Every window of every track (window ``source`` = the track's index)."""
+    return [
+        window
+        for i, track in enumerate(tracks)
+        for window in sliding_windows(i, track.start, track.stop, w.length, w.stride, w.step)
+    ]
+
+
+def plan_file(
+    path: Path,
+    split: str,
+    fmt: ArrayFormat,
+    w: Windowing,
+    splits: Sequence[float] = (0.8, 0.1, 0.1),
+    split_at: Sequence[int] | None = None,
+) -> SplitPlan:
+    """``split`` of one array cut in order by ``splits`` fractions or ``split_at`` indices."""
+    source, layout = open_array(path, fmt)
+    n = source.shape[0]
+    if split_at is not None:
+        a, b = (int(v) for v in split_at)
+    else:
+        fr = np.asarray(splits, dtype=np.float64)
+        if fr.shape != (3,) or (fr < 0).any() or fr.sum() <= 0:
+            raise ConfigError(f"splits must be three non-negative fractions, got {splits}")
+        fr = fr / fr.sum()
+        a = round(n * fr[0])
+        b = a + round(n * fr[1])
+    unit = "sequences" if layout.startswith("N") else "frames"
+    if not 0 < a <= b <= n:
+        raise ConfigError(f"split boundaries {a}, {b} do not fit {n} {unit}")
+    lo, hi = {"train": (0, a), "val": (a, b), "test": (b, n)}[split]
+    notes = [
+        f"{source.describe()} as {layout}",
+        f"split of {n} {unit}: train [0, {a}), val [{a}, {b}), test [{b}, {n})",
+    ]
+    if hi <= lo:
+        raise DatasetError(f"{path}: the {split} split is empty (boundaries {a}, {b} of {n})")
+    tracks = tracks_of(source, layout, lo, hi)
+    return SplitPlan(tracks, windows_of(tracks, w), [FitRange(source, layout, 0, a)], notes)
+
+
+def plan_folder(
+    folder: Path, split: str, fmt: ArrayFormat, w: Windowing, val_fraction: float = 0.1
+) -> SplitPlan:
+    """``split`` of a folder of split files; without a validation file, validation is carved."""
+    files = {s: find_split_file(folder, s) for s in SPLIT_FILES}
+    if files["train"] is None or (split == "test" and files["test"] is None):
+        wanted = "train and test" if files["train"] is None else "test"
+        raise MissingDataError(
+            f"{folder}: no {wanted} array file (train.npy, test.h5, ... with suffix in {ARRAY_SUFFIXES})"
+        )
+    carve = files["val"] is None and split in ("train", "val")
+    name = "train" if carve else split
+    source, layout = open_array(files[name], fmt)
+    notes = [f"{source.describe()} as {layout} ({name} file)"]
+    tracks = tracks_of(source, layout, 0, source.shape[0])
+    windows = windows_of(tracks, w)
+    if carve:
+        kept, val = carve_validation(windows, fraction=val_fraction)
+        notes.append(f"split: validation = last {len(val)} training windows ({val_fraction:.0%})")
+        windows = val if split == "val" else kept
+    if split == "train" or carve:
+        train_source, train_layout = source, layout
+    else:
+        train_source, train_layout = open_array(files["train"], fmt)
+    fit_stop = train_source.shape[0]
+    if files["val"] is None:
+        # validation is carved from the training file: fit only on what is trained on,
+        # the frames (or sequences) before the first validation window
+        every = windows_of(tracks_of(train_source, train_layout, 0, fit_stop), w)
+        _, val = carve_validation(every, fraction=val_fraction)
+        first = min(v.source if train_layout.startswith("N") else v.start for v in val)
+        fit_stop = first if first > 0 else fit_stop
+    return SplitPlan(tracks, windows, [FitRange(train_source, train_layout, 0, fit_stop)], notes)
