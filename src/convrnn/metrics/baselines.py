@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ def _silent_rc() -> str | None:
     return str(path)
 
 
-def import_pysteps():
+def import_pysteps() -> ModuleType:
     """Import pysteps quietly (no configuration banner); clear ImportError if it is missing."""
     if importlib.util.find_spec("pysteps") is None:
         raise ImportError(f"the optical-flow baseline needs pysteps: {NOWCAST_HINT}")
