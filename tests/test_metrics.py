@@ -101,3 +101,85 @@ def test_identical_frames_give_infinite_psnr_and_standard_json():
     assert back["metrics"]["psnr_per_frame"][1] == pytest.approx(got["psnr_per_frame"][1])
     assert back["metrics"]["mse"] == got["mse"] and back["extra"] == [None, 2]
     assert non_finite == {"metrics.psnr": "inf", "metrics.psnr_per_frame": "inf", "extra": "nan"}
+
+
+def test_metric_errors_are_input_errors():
+    from convrnn.errors import InputError
+    from convrnn.metrics import NowcastMetrics
+
+    with pytest.raises(InputError, match=r"pred must have shape \(N, T, C, H, W\)"):
+        FrameMetrics().update(np.zeros((2, 3, 4, 4)), np.zeros((2, 3, 4, 4)))
+    for metric in (FrameMetrics(), NowcastMetrics()):
+        metric.update(np.zeros((1, 2, 1, 8, 8)), np.zeros((1, 2, 1, 8, 8)))
+        with pytest.raises(InputError, match="batch has 3 frames, earlier batches had 2"):
+            metric.update(np.zeros((1, 3, 1, 8, 8)), np.zeros((1, 3, 1, 8, 8)))
+    with pytest.raises(InputError, match="at least 7x7"):
+        FrameMetrics().update(np.zeros((1, 2, 1, 4, 4)), np.zeros((1, 2, 1, 4, 4)))
+    with pytest.raises(InputError, match="no data"):
+        NowcastMetrics().compute()
+
+
+def test_metrics_are_torchmetrics_with_summed_states():
+    from torchmetrics import Metric
+
+    from convrnn.metrics import ContingencyTable, NowcastMetrics
+
+    for metric in (FrameMetrics(), NowcastMetrics(), ContingencyTable([0.5])):
+        assert isinstance(metric, Metric)
+        assert all(fx.__name__ == "dim_zero_sum" for fx in metric._reductions.values())
+    acc = FrameMetrics()
+    acc.update(np.zeros((1, 2, 1, 8, 8)), np.ones((1, 2, 1, 8, 8)))
+    acc.reset()  # back to no frames: a batch of another length is welcome
+    acc.update(np.zeros((2, 3, 1, 8, 8)), np.zeros((2, 3, 1, 8, 8)))
+    assert acc.compute()["mse_per_frame"] == [0.0, 0.0, 0.0] and acc.compute()["num_sequences"] == 2
+
+
+def _sharded_scores(rank, world, init_file, splits, pred, true, out):
+    import pickle
+
+    from convrnn.metrics import NowcastMetrics
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world
+    )
+    results = []
+    try:
+        for split in splits:  # sequences [0, split) on rank 0, the rest on rank 1
+            mine = slice(0, split) if rank == 0 else slice(split, None)
+            frame, nowcast = FrameMetrics(), NowcastMetrics()
+            if len(pred[mine]):  # a process may score no sequence at all
+                frame.update(pred[mine], true[mine])
+                nowcast.update(pred[mine], true[mine])
+            results.append((frame.compute(), nowcast.compute()))
+    finally:
+        torch.distributed.destroy_process_group()
+    (out / f"{rank}.pkl").write_bytes(pickle.dumps(results))
+
+
+@pytest.mark.slow
+def test_sharded_scores_equal_one_process_scores(tmp_path):
+    import pickle
+
+    import torch.multiprocessing as mp
+
+    from convrnn.metrics import NowcastMetrics
+
+    rng = np.random.default_rng(4)
+    true = rng.random((5, 3, 1, 16, 16)).astype(np.float32)
+    pred = np.clip(true + rng.normal(0, 0.2, true.shape), -0.1, 1.1).astype(np.float32)
+    splits = (3, 5)  # 3 + 2 sequences, then 5 + 0
+    mp.spawn(_sharded_scores, args=(2, tmp_path / "init", splits, pred, true, tmp_path), nprocs=2)
+    frame, nowcast = FrameMetrics(), NowcastMetrics()
+    frame.update(pred, true)
+    nowcast.update(pred, true)
+    one = (frame.compute(), nowcast.compute())
+    for rank in range(2):
+        for got in pickle.loads((tmp_path / f"{rank}.pkl").read_bytes()):
+            for k in ("mse", "mae", "psnr", "ssim"):
+                assert got[0][k] == pytest.approx(one[0][k], rel=1e-12)
+                np.testing.assert_allclose(
+                    got[0][f"{k}_per_frame"], one[0][f"{k}_per_frame"], rtol=1e-12
+                )
+            assert got[0]["num_sequences"] == 5 and got[1]["num_sequences"] == 5
+            assert got[1]["counts"] == one[1]["counts"] and got[1]["csi"] == one[1]["csi"]
+            assert got[1]["b_mse"] == pytest.approx(one[1]["b_mse"], rel=1e-12)

@@ -28,6 +28,7 @@ from convrnn.blocks import (
     SelfAttentionMemory,
     SpatiotemporalExpression,
 )
+from convrnn.errors import ConfigError, InputError
 
 
 def _batch(frames: Any, model: nn.Module) -> Tensor:
@@ -36,7 +37,7 @@ def _batch(frames: Any, model: nn.Module) -> Tensor:
     if t.dim() == 4:
         t = t.unsqueeze(0)
     if t.dim() != 5:
-        raise ValueError(f"frames must be (T, C, H, W) or (B, T, C, H, W), got {tuple(t.shape)}")
+        raise InputError(f"frames must be (T, C, H, W) or (B, T, C, H, W), got {tuple(t.shape)}")
     return t.float().to(next(model.parameters()).device)
 
 
@@ -44,7 +45,7 @@ def _cell(model: nn.Module, layer: int) -> tuple[nn.Module, int]:
     """The cell of ``layer`` (negative counts from the top) and its scale exponent."""
     cells = model.stack.cells
     if not -len(cells) <= layer < len(cells):
-        raise ValueError(f"layer {layer} does not exist: the model has {len(cells)} layers")
+        raise ConfigError(f"layer {layer} does not exist: the model has {len(cells)} layers")
     index = layer % len(cells)
     return cells[index], model.stack.scales[index]
 
@@ -67,7 +68,7 @@ def _rollout(model: nn.Module, frames: Tensor, input_length: int | None) -> None
         model.predict(frames, 1)
     else:
         if not 1 <= input_length < frames.shape[1]:
-            raise ValueError(
+            raise InputError(
                 f"input_length must be in [1, T-1] = [1, {frames.shape[1] - 1}], got {input_length}"
             )
         model.predict(frames[:, :input_length], frames.shape[1] - input_length)
@@ -102,19 +103,19 @@ def attention_maps(
     blocks = [m for m in cell.modules() if isinstance(m, (SelfAttentionMemory, SelfAttention))]
     names = {id(m): n for n, m in cell.named_modules()}
     if not blocks:
-        raise ValueError(
+        raise ConfigError(
             f"layer {layer} has no attention block ({type(cell).__name__}); attention maps need "
             "sa-convlstm or sa-convlstm-base"
         )
     factor = model.patch_size * 2**scale
     y, x = query
     if not (0 <= y < height and 0 <= x < width):
-        raise ValueError(f"query {query} lies outside the {height}x{width} frame")
+        raise InputError(f"query {query} lies outside the {height}x{width} frame")
     with _recording(blocks) as records:
         _rollout(model, frames, input_length)
     recorded = [(block, record) for block, record in zip(blocks, records, strict=True) if record]
     if not recorded:  # e.g. sa-convlstm with attention=False: a memory without attention
-        raise ValueError(
+        raise ConfigError(
             f"layer {layer} computes no attention weights (its {type(blocks[0]).__name__} was "
             "built without attention, e.g. attention=False); build the model with attention on"
         )
@@ -155,7 +156,7 @@ def context_maps(
         m for m in cell.modules() if isinstance(m, (AlternatingContext, SpatiotemporalExpression))
     ]
     if not blocks:
-        raise ValueError(
+        raise ConfigError(
             f"layer {layer} has no CE, DCB or SE block ({type(cell).__name__}); context maps need "
             "cms-lstm, modernn, or a cell built with ce=/dcb=/se="
         )

@@ -9,11 +9,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from convrnn.errors import InputError
+
 
 def sequence_grid(rows: Sequence[Tensor], gap: int = 2) -> Tensor:
     """Stack sequences ``(T_i, C, H, W)`` as rows of one ``(C, H', W')`` image, padding short rows with black."""
     if not rows:
-        raise ValueError("sequence_grid needs at least one row")
+        raise InputError("sequence_grid needs at least one row")
     c, h, w = rows[0].shape[1:]
     width = max(r.shape[0] for r in rows)
     canvas = torch.zeros(c, len(rows) * (h + gap) - gap, width * (w + gap) - gap)

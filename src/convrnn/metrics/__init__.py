@@ -1,4 +1,9 @@
-"""Metrics with the papers' conventions: frame metrics, nowcasting scores, baselines (radar unit conversions: convrnn.units)."""
+"""Metrics with the papers' conventions: frame metrics, nowcasting scores, baselines (radar unit conversions: convrnn.units).
+
+``FrameMetrics``, ``NowcastMetrics`` and ``ContingencyTable`` are ``torchmetrics.Metric``
+subclasses whose states are per-frame sums and counts (:mod:`convrnn.metrics.state`), so
+they reduce exactly across processes. A leaf layer: imports only convrnn.errors/io/units.
+"""
 
 from convrnn.metrics.baselines import optical_flow_forecast
 from convrnn.metrics.frames import FRAME_METRICS, FrameMetrics, evaluate, persistence

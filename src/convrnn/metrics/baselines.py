@@ -17,11 +17,13 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
 
+from convrnn.errors import InputError
 from convrnn.metrics.frames import persistence
 
 __all__ = ["optical_flow_forecast", "persistence"]
@@ -50,7 +52,7 @@ def _silent_rc() -> str | None:
     return str(path)
 
 
-def import_pysteps():
+def import_pysteps() -> ModuleType:
     """Import pysteps quietly (no configuration banner); clear ImportError if it is missing."""
     if importlib.util.find_spec("pysteps") is None:
         raise ImportError(f"the optical-flow baseline needs pysteps: {NOWCAST_HINT}")
@@ -84,13 +86,13 @@ def optical_flow_forecast(inputs: Any, horizon: int, *, min_frames: int = 2) -> 
     is_tensor = isinstance(inputs, torch.Tensor)
     x = inputs.detach().to("cpu", torch.float64).numpy() if is_tensor else np.asarray(inputs)
     if x.ndim != 5:
-        raise ValueError(f"inputs must have shape (N, T_in, C, H, W), got {x.shape}")
+        raise InputError(f"inputs must have shape (N, T_in, C, H, W), got {x.shape}")
     if x.shape[1] < max(2, min_frames):
-        raise ValueError(f"optical flow needs at least 2 input frames, got {x.shape[1]}")
+        raise InputError(f"optical flow needs at least 2 input frames, got {x.shape[1]}")
     if horizon < 1:
-        raise ValueError(f"horizon must be >= 1, got {horizon}")
+        raise InputError(f"horizon must be >= 1, got {horizon}")
     if not np.isfinite(x).all():
-        raise ValueError("inputs contain NaN/inf; clean them before the optical-flow baseline")
+        raise InputError("inputs contain NaN/inf; clean them before the optical-flow baseline")
     n, _, c, h, w = x.shape
     out = np.zeros((n, horizon, c, h, w), dtype=np.float64)
     with contextlib.redirect_stdout(io.StringIO()):

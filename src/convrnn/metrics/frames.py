@@ -11,7 +11,13 @@ Conventions (PredRNN / CMS-LSTM / MIM code, ``reference/official-cms-modernn-sa.
   ``inf`` as well); SSIM = scikit-image ``structural_similarity`` with
   ``data_range=255`` (7x7 uniform window, sample covariance), per image; both
   averaged over sequences;
-* every metric per frame, and its mean over frames.
+* every metric per frame, and its mean over frames;
+* a NaN anywhere in a frame makes that frame's MSE/MAE NaN, and so the mean
+  (a NaN score is never a mean of the finite part).
+
+:class:`FrameMetrics` is a ``torchmetrics.Metric`` with summed states (see
+:mod:`convrnn.metrics.state`): validation, ``convrnn test`` and
+:func:`evaluate` all score through it, exactly under DDP.
 
 Standard JSON has no ``inf`` or ``NaN``: :func:`json_ready` turns them into
 ``null`` and names the keys it changed (``convrnn test`` writes that list as
@@ -26,30 +32,25 @@ from typing import Any
 import numpy as np
 import torch
 from skimage.metrics import structural_similarity
+from torch import Tensor
+
+from convrnn.errors import InputError
+from convrnn.metrics.inputs import as_tensor, check_same_shape
+from convrnn.metrics.state import SummedMetric
 
 FRAME_METRICS = ("mse", "mae", "psnr", "ssim")
+PSNR_PEAK = 20.0 * math.log10(255.0)
 
 
-def _as_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu", torch.float32).numpy()
-    x = np.asarray(x)
-    if x.ndim != 5:
-        raise ValueError(f"{name} must have shape (N, T, C, H, W), got {x.shape}")
-    return x.astype(np.float32, copy=False)
+def to_uint8(x: Tensor) -> Tensor:
+    """``uint8(x * 255)`` by truncation, as the papers' metric code (x float32, already in [0, 1])."""
+    return (x * 255.0).to(torch.uint8)
 
 
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """``uint8(x * 255)`` by truncation, as the papers' metric code (x already in [0, 1])."""
-    return (x * 255.0).astype(np.uint8)
-
-
-def psnr_uint8(pred_u8: np.ndarray, true_u8: np.ndarray) -> np.ndarray:
-    """PSNR per image of uint8 arrays ``(..., C, H, W)``: ``20 log10 255 - 10 log10 mse``."""
-    diff = pred_u8.astype(np.float64) - true_u8.astype(np.float64)
-    mse = (diff**2).mean(axis=(-3, -2, -1))
-    with np.errstate(divide="ignore"):
-        return 20.0 * np.log10(255.0) - 10.0 * np.log10(mse)
+def psnr_uint8(pred_u8: Tensor, true_u8: Tensor) -> Tensor:
+    """PSNR per image of uint8 tensors ``(..., C, H, W)``: ``20 log10 255 - 10 log10 mse``."""
+    diff = pred_u8.double() - true_u8.double()
+    return PSNR_PEAK - 10.0 * torch.log10(diff.square().mean(dim=(-3, -2, -1)))
 
 
 def ssim_uint8(pred_u8: np.ndarray, true_u8: np.ndarray) -> float:
@@ -59,50 +60,62 @@ def ssim_uint8(pred_u8: np.ndarray, true_u8: np.ndarray) -> float:
     return float(structural_similarity(true_u8, pred_u8, data_range=255, channel_axis=0))
 
 
-class FrameMetrics:
-    """Streaming per-frame MSE/MAE/PSNR/SSIM: ``update`` with batches, ``compute`` at the end."""
+class FrameMetrics(SummedMetric):
+    """Streaming per-frame MSE/MAE/PSNR/SSIM: ``update`` with batches, ``compute`` at the end.
 
-    def __init__(self, ssim: bool = True) -> None:
+    A ``torchmetrics.Metric``: its states (per-frame sums in float64 and the
+    number of sequences) live on the metric's device and are summed across
+    processes, so the scores are exact under DDP. ``ssim=False`` /
+    ``psnr=False`` leave those metrics out (validation scores MSE/MAE only).
+    """
+
+    def __init__(self, ssim: bool = True, psnr: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.ssim = ssim
-        self.count = 0
-        self.sums: dict[str, np.ndarray] | None = None
+        self.psnr = psnr
+        self.names = tuple(k for k in FRAME_METRICS if {"ssim": ssim, "psnr": psnr}.get(k, True))
+        for k in self.names:
+            self.add_frame_state(f"{k}_sum", (), (), torch.float64)
+        self.add_count("num_sequences")
 
     def update(self, pred: Any, true: Any) -> None:
         """Add a batch of ``(N, T, C, H, W)`` predictions and targets in [0, 1]."""
-        p = np.clip(_as_numpy(pred, "pred"), 0.0, 1.0)
-        t = _as_numpy(true, "true")
-        if p.shape != t.shape:
-            raise ValueError(f"pred and true shapes differ: {p.shape} vs {t.shape}")
-        n, frames = p.shape[:2]
-        if self.sums is None:
-            self.sums = {k: np.zeros(frames, dtype=np.float64) for k in FRAME_METRICS}
-        elif self.sums["mse"].shape[0] != frames:
-            raise ValueError(
-                f"batch has {frames} frames, earlier batches had {self.sums['mse'].shape[0]}"
+        p = as_tensor(pred, "pred", self.device).clamp(0.0, 1.0)
+        t = as_tensor(true, "true", self.device)
+        check_same_shape(p, t)
+        n, frames, _, height, width = p.shape
+        if self.ssim and min(height, width) < 7:
+            raise InputError(
+                f"SSIM needs frames of at least 7x7 pixels (scikit-image's 7x7 window), got "
+                f"{height}x{width}; score without it (ssim=False)"
             )
-        diff = p.astype(np.float64) - t.astype(np.float64)
-        self.sums["mse"] += (diff**2).sum(axis=(2, 3, 4)).sum(axis=0)
-        self.sums["mae"] += np.abs(diff).sum(axis=(2, 3, 4)).sum(axis=0)
-        p8, t8 = to_uint8(p), to_uint8(t)
-        self.sums["psnr"] += psnr_uint8(p8, t8).sum(axis=0)
-        if self.ssim:
-            for i in range(n):
-                for f in range(frames):
-                    self.sums["ssim"][f] += ssim_uint8(p8[i, f], t8[i, f])
-        self.count += n
+        self.size_frames(frames)
+        diff = p.double() - t.double()
+        self.mse_sum += diff.square().sum(dim=(2, 3, 4)).sum(dim=0)
+        self.mae_sum += diff.abs().sum(dim=(2, 3, 4)).sum(dim=0)
+        if self.psnr or self.ssim:
+            p8, t8 = to_uint8(p), to_uint8(t)
+        if self.psnr:
+            self.psnr_sum += psnr_uint8(p8, t8).sum(dim=0)
+        if self.ssim:  # per image on the CPU (scikit-image)
+            p8, t8 = p8.cpu().numpy(), t8.cpu().numpy()
+            per_frame = [
+                sum(ssim_uint8(p8[i, f], t8[i, f]) for i in range(n)) for f in range(frames)
+            ]
+            self.ssim_sum += torch.tensor(per_frame, dtype=torch.float64, device=self.device)
+        self.num_sequences += n
 
     def compute(self) -> dict[str, Any]:
         """Means over frames (``mse`` ...) and per-frame lists (``mse_per_frame`` ...)."""
-        if self.sums is None or self.count == 0:
-            raise ValueError("no data: call update() before compute()")
+        count = int(self.num_sequences)
+        if count == 0:
+            raise InputError("no data: call update() before compute()")
         out: dict[str, Any] = {}
-        for k in FRAME_METRICS:
-            if k == "ssim" and not self.ssim:
-                continue
-            per_frame = self.sums[k] / self.count
+        for k in self.names:
+            per_frame = (getattr(self, f"{k}_sum") / count).cpu()
             out[k] = float(per_frame.mean())
             out[f"{k}_per_frame"] = [float(v) for v in per_frame]
-        out["num_sequences"] = self.count
+        out["num_sequences"] = count
         return out
 
 

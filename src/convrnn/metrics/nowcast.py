@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from convrnn.errors import InputError
+from convrnn.metrics.inputs import as_array, as_mask, check_finite, check_same_shape
+from convrnn.metrics.state import SummedMetric
 from convrnn.units import HKO7_ZR, ZRLaw, rain_to_pixel, zr_law
 
 EVENT_TEST = ">="
@@ -39,40 +42,6 @@ HKO7_THRESHOLDS = (0.5, 2.0, 5.0, 10.0, 30.0)
 HKO7_BALANCING_WEIGHTS = (1.0, 1.0, 2.0, 5.0, 10.0, 30.0)
 CATEGORICAL_SCORES = ("csi", "hss", "pod", "far")
 COUNT_NAMES = ("hits", "misses", "false_alarms", "correct_negatives")
-
-
-def _as_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu").numpy()
-    x = np.asarray(x)
-    if x.ndim != 5:
-        raise ValueError(f"{name} must have shape (N, T, C, H, W), got {x.shape}")
-    return x
-
-
-def _as_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray | None:
-    if mask is None:
-        return None
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().to("cpu").numpy()
-    m = np.asarray(mask)
-    if m.dtype != bool:
-        if not np.isin(m, (0, 1)).all():
-            raise ValueError("mask must be boolean or 0/1 (True = valid pixel)")
-        m = m.astype(bool)
-    try:
-        return np.broadcast_to(m, shape)
-    except ValueError as e:
-        raise ValueError(f"mask of shape {m.shape} does not broadcast to {shape}") from e
-
-
-def _check_finite(x: np.ndarray, name: str) -> None:
-    if np.issubdtype(x.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        if bad:
-            raise ValueError(
-                f"{name} has {bad} NaN/inf values; replace them (e.g. np.nan_to_num) or mask them out"
-            )
 
 
 def contingency_counts(
@@ -83,13 +52,12 @@ def contingency_counts(
     ``pred`` and ``true`` are ``(N, T, C, H, W)`` in the units of ``thresholds``;
     an event is ``value >= threshold``; counts are summed over N, C, H, W.
     """
-    p = _as_numpy(pred, "pred")
-    t = _as_numpy(true, "true")
-    if p.shape != t.shape:
-        raise ValueError(f"pred and true shapes differ: {p.shape} vs {t.shape}")
-    _check_finite(p, "pred")
-    _check_finite(t, "true")
-    m = _as_mask(mask, p.shape)
+    p = as_array(pred, "pred")
+    t = as_array(true, "true")
+    check_same_shape(p, t)
+    check_finite(p, "pred")
+    check_finite(t, "true")
+    m = as_mask(mask, p.shape)
     axes = (0, 2, 3, 4)
     valid = m if m is not None else np.True_
     out = np.zeros((len(thresholds), p.shape[1], 4), dtype=np.int64)
@@ -134,32 +102,33 @@ def _scores_dict(counts: np.ndarray, thresholds: Sequence[float]) -> dict[str, A
     return out
 
 
-class ContingencyTable:
-    """Streaming contingency counts per threshold and lead time over a whole test set."""
+def _counts_state(metric: SummedMetric, thresholds: int) -> None:
+    metric.add_frame_state("counts", (thresholds,), (len(COUNT_NAMES),), torch.int64)
 
-    def __init__(self, thresholds: Sequence[float]) -> None:
+
+class ContingencyTable(SummedMetric):
+    """Streaming contingency counts per threshold and lead time over a whole test set.
+
+    A ``torchmetrics.Metric``: ``counts`` ``(thresholds, T, 4)`` is summed across processes.
+    """
+
+    def __init__(self, thresholds: Sequence[float], **kwargs: Any) -> None:
         if len(thresholds) == 0:
-            raise ValueError("need at least one threshold")
+            raise InputError("need at least one threshold")
+        super().__init__(**kwargs)
         self.thresholds = tuple(float(t) for t in thresholds)
-        self.counts: np.ndarray | None = None
+        _counts_state(self, len(self.thresholds))
 
     def update(self, pred: Any, true: Any, mask: Any = None) -> None:
         """Add a batch of ``(N, T, C, H, W)`` predictions and truths (units of the thresholds)."""
         c = contingency_counts(pred, true, self.thresholds, mask)
-        if self.counts is None:
-            self.counts = c
-        elif self.counts.shape != c.shape:
-            raise ValueError(
-                f"batch has {c.shape[1]} frames, earlier batches had {self.counts.shape[1]}"
-            )
-        else:
-            self.counts += c
+        self.size_frames(c.shape[1])
+        self.counts += torch.from_numpy(c).to(self.counts.device)
 
     def compute(self) -> dict[str, Any]:
         """``csi``/``hss``/``pod``/``far`` (threshold -> mean over frames), ``*_per_frame``, ``counts``."""
-        if self.counts is None:
-            raise ValueError("no data: call update() before compute()")
-        return _scores_dict(self.counts, self.thresholds)
+        self.check_updated()
+        return _scores_dict(self.counts.cpu().numpy(), self.thresholds)
 
 
 def nowcast_scores(
@@ -183,20 +152,22 @@ def balancing_weights(
 ) -> np.ndarray:
     """HKO-7 weights of the truth: ``weights[0]`` below ``thresholds[0]``, ``weights[i+1]`` from ``thresholds[i]``."""
     if len(weights) != len(thresholds) + 1:
-        raise ValueError(f"need len(weights) == len(thresholds) + 1, got {len(weights)}")
+        raise InputError(f"need len(weights) == len(thresholds) + 1, got {len(weights)}")
     w = np.full(true.shape, float(weights[0]), dtype=np.float64)
     for i, thr in enumerate(thresholds):
         w += (float(weights[i + 1]) - float(weights[i])) * (true >= thr)
     return w
 
 
-class NowcastMetrics:
+class NowcastMetrics(SummedMetric):
     """Streaming radar verification of normalised pixel forecasts, thresholds in mm/h.
 
     ``pred``/``true`` are ``(N, T, C, H, W)`` in [0, 1] with the HKO-7 pixel
     mapping (``dBZ = 70 x - 10``); the mm/h thresholds are turned into pixel
     thresholds with the Z-R ``law`` (as the MS-RNN code does); predictions are
     clipped to [0, 1] first. Gives CSI/HSS/POD/FAR per threshold and B-MSE/B-MAE.
+    A ``torchmetrics.Metric``: contingency counts, balanced-error sums and the
+    number of sequences are summed across processes.
     """
 
     def __init__(
@@ -205,7 +176,11 @@ class NowcastMetrics:
         law: str | ZRLaw = HKO7_ZR,
         weights: Sequence[float] = HKO7_BALANCING_WEIGHTS,
         weight_thresholds: Sequence[float] = HKO7_THRESHOLDS,
+        **kwargs: Any,
     ) -> None:
+        if len(thresholds) == 0:
+            raise InputError("need at least one threshold")
+        super().__init__(**kwargs)
         self.law = zr_law(law)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.pixel_thresholds = tuple(float(rain_to_pixel(t, self.law)) for t in self.thresholds)
@@ -214,38 +189,41 @@ class NowcastMetrics:
             float(rain_to_pixel(t, self.law)) for t in weight_thresholds
         )
         if len(self.weights) != len(self.weight_pixel_thresholds) + 1:
-            raise ValueError("need len(weights) == len(weight_thresholds) + 1")
-        self.table = ContingencyTable(self.pixel_thresholds)
-        self.count = 0
-        self.b_sums: np.ndarray | None = None
+            raise InputError("need len(weights) == len(weight_thresholds) + 1")
+        _counts_state(self, len(self.thresholds))
+        self.add_frame_state("b_sums", (2,), (), torch.float64)  # B-MSE, B-MAE
+        self.add_count("num_sequences")
 
     def update(self, pred: Any, true: Any, mask: Any = None) -> None:
         """Add a batch of ``(N, T, C, H, W)`` pixel forecasts and truths in [0, 1]."""
-        p = np.clip(_as_numpy(pred, "pred").astype(np.float64), 0.0, 1.0)
-        t = _as_numpy(true, "true").astype(np.float64)
-        self.table.update(p, t, mask)
+        p = np.clip(as_array(pred, "pred").astype(np.float64), 0.0, 1.0)
+        t = as_array(true, "true").astype(np.float64)
+        c = contingency_counts(p, t, self.pixel_thresholds, mask)
         w = balancing_weights(t, self.weight_pixel_thresholds, self.weights)
-        m = _as_mask(mask, t.shape)
+        m = as_mask(mask, t.shape)
         if m is not None:
             w = w * m
         diff = p - t
         sums = np.stack(
             [(w * diff**2).sum(axis=(0, 2, 3, 4)), (w * np.abs(diff)).sum(axis=(0, 2, 3, 4))]
         )
-        self.b_sums = sums if self.b_sums is None else self.b_sums + sums
-        self.count += p.shape[0]
+        self.size_frames(p.shape[1])
+        self.counts += torch.from_numpy(c).to(self.counts.device)
+        self.b_sums += torch.from_numpy(sums).to(self.b_sums.device)
+        self.num_sequences += p.shape[0]
 
     def compute(self) -> dict[str, Any]:
         """Categorical scores keyed by mm/h threshold, ``b_mse``/``b_mae`` and their per-frame lists."""
-        if self.b_sums is None or self.table.counts is None:
-            raise ValueError("no data: call update() before compute()")
-        out = _scores_dict(self.table.counts, self.thresholds)
+        self.check_updated()
+        out = _scores_dict(self.counts.cpu().numpy(), self.thresholds)
+        count = int(self.num_sequences)
+        b_sums = self.b_sums.cpu().numpy()
         for j, name in enumerate(("b_mse", "b_mae")):
-            per_frame = self.b_sums[j] / self.count
+            per_frame = b_sums[j] / count
             out[name] = float(per_frame.mean())
             out[f"{name}_per_frame"] = [float(v) for v in per_frame]
         out["thresholds_mm_h"] = list(self.thresholds)
         out["thresholds_pixel"] = list(self.pixel_thresholds)
         out["zr_law"] = self.law.to_dict()
-        out["num_sequences"] = self.count
+        out["num_sequences"] = count
         return out

@@ -6,10 +6,11 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics import MeanMetric
 
 from convrnn.errors import NonFiniteLossError
+from convrnn.metrics import FrameMetrics
 from convrnn.models.forecaster import Forecaster
 from convrnn.registry import build_model, get_entry
 from convrnn.train.config import stop_iteration
@@ -53,12 +54,12 @@ class ForecastModule(pl.LightningModule):
         self.iteration = 0  # completed training iterations (batches), saved in checkpoints
         self.checkpointed_iteration: int | None = None  # iteration of the newest last.ckpt, if any
         self.input_length = config["data"]["input_length"]
-        # validation means over sequences; torchmetrics reduces sums and counts across processes,
-        # so the score is exact whatever the number of processes (each sequence is seen once)
-        # nan_strategy="disable": a NaN score stays NaN (never a mean of the finite part)
-        self.val_means = nn.ModuleDict(
-            {k: MeanMetric(nan_strategy="disable") for k in ("loss", "mse", "mae")}
-        )
+        # validation scores: torchmetrics reduces sums and counts across processes, so they are
+        # exact whatever the number of processes (each sequence is seen once, shards unpadded);
+        # a NaN score stays NaN (never a mean of the finite part). MSE/MAE are the library's
+        # one computation (FrameMetrics, as `convrnn test`), without the slow PSNR/SSIM.
+        self.val_loss = MeanMetric(nan_strategy="disable")
+        self.val_frames = FrameMetrics(ssim=False, psnr=False)
 
     # -- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -170,18 +171,23 @@ class ForecastModule(pl.LightningModule):
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
         preds = self.model(batch, self.input_length)
         b = batch.shape[0]
-        future = preds[:, self.input_length - 1 :].clamp(0, 1)
-        err = future - batch[:, self.input_length :]
-        values = {
-            "loss": self.sequence_loss(preds, batch).detach().expand(b),  # the batch mean, b times
-            "mse": err.square().flatten(2).sum(-1).mean(1),  # per sequence: mean of frame sums
-            "mae": err.abs().flatten(2).sum(-1).mean(1),
-        }
-        for key, value in values.items():
-            self.val_means[key].update(value)
-            self.log(f"val/{key}", self.val_means[key], batch_size=b, prog_bar=key == "mse")
+        loss = self.sequence_loss(preds, batch).detach()
+        self.val_loss.update(loss.expand(b))  # the batch mean, b times
+        self.log("val/loss", self.val_loss, batch_size=b)
+        self.val_frames.update(preds[:, self.input_length - 1 :], batch[:, self.input_length :])
         if batch_idx == 0 and self.trainer.is_global_zero:
             self._log_picture(batch[0], preds[0])
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_frames.update_called and self.trainer.world_size == 1:
+            return  # no validation batch: nothing to log
+        scores = self.val_frames.compute()  # already summed over every process
+        self.val_frames.reset()
+        for key in ("mse", "mae"):
+            # every process holds the same value: "max" over the copies passes it on unchanged
+            self.log(
+                f"val/{key}", scores[key], prog_bar=key == "mse", sync_dist=True, reduce_fx="max"
+            )
 
     def _log_picture(self, frames: Tensor, preds: Tensor) -> None:
         from lightning.pytorch.loggers import TensorBoardLogger

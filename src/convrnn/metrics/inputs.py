@@ -1,0 +1,76 @@
+"""Checked metric inputs: ``(N, T, C, H, W)`` arrays or tensors, validity masks, finite values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from convrnn.errors import InputError
+
+FRAMES_SHAPE = "(N, T, C, H, W)"
+
+
+def _ndim(x: Any) -> int:
+    return x.ndim if isinstance(x, Tensor | np.ndarray) else np.ndim(x)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape) if isinstance(x, Tensor | np.ndarray) else np.shape(x)
+
+
+def check_frames(x: Any, name: str) -> None:
+    """Raise :class:`InputError` unless ``x`` has the 5 axes ``(N, T, C, H, W)``."""
+    if _ndim(x) != 5:
+        raise InputError(f"{name} must have shape {FRAMES_SHAPE}, got {_shape(x)}")
+
+
+def check_same_shape(pred: Any, true: Any) -> None:
+    """Raise :class:`InputError` unless ``pred`` and ``true`` have the same shape."""
+    if _shape(pred) != _shape(true):
+        raise InputError(f"pred and true shapes differ: {_shape(pred)} vs {_shape(true)}")
+
+
+def as_array(x: Any, name: str) -> np.ndarray:
+    """``(N, T, C, H, W)`` numpy array of ``x`` (an array, a tensor or nested lists), dtype kept."""
+    check_frames(x, name)
+    if isinstance(x, Tensor):
+        x = x.detach().to("cpu").numpy()
+    return np.asarray(x)
+
+
+def as_tensor(x: Any, name: str, device: torch.device) -> Tensor:
+    """``(N, T, C, H, W)`` float32 tensor of ``x`` on ``device`` (no copy where it already is)."""
+    check_frames(x, name)
+    if not isinstance(x, Tensor):
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    return x.detach().to(device, torch.float32)
+
+
+def as_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A boolean validity mask (True = valid pixel) broadcast to ``shape``, or None."""
+    if mask is None:
+        return None
+    if isinstance(mask, Tensor):
+        mask = mask.detach().to("cpu").numpy()
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        if not np.isin(m, (0, 1)).all():
+            raise InputError("mask must be boolean or 0/1 (True = valid pixel)")
+        m = m.astype(bool)
+    try:
+        return np.broadcast_to(m, shape)
+    except ValueError as e:
+        raise InputError(f"mask of shape {m.shape} does not broadcast to {shape}") from e
+
+
+def check_finite(x: np.ndarray, name: str) -> None:
+    """Raise :class:`InputError` if a float array holds NaN or inf, saying how many."""
+    if np.issubdtype(x.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise InputError(
+                f"{name} has {bad} NaN/inf values; replace them (e.g. np.nan_to_num) or mask them out"
+            )
