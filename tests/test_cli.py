@@ -300,7 +300,8 @@ def test_two_process_ddp_training(tmp_path, mnist_cache):
     with (run / "logs" / "csv" / "metrics.csv").open() as f:
         logged = [float(row["val/mse"]) for row in csv.DictReader(f) if row.get("val/mse")]
     # the 2-process validation score equals one process scoring every validation sequence once
-    from convrnn.runs import load_split, read_config
+    from convrnn.runs import read_config
+    from convrnn.train.data import load_split
 
     model = convrnn.load(run, "last")
     val = torch.stack(list(load_split(read_config(run), "val")))
@@ -331,7 +332,7 @@ def test_attention_and_context_maps_are_drawn(tmp_path, mnist_cache):
 
 
 def test_trainer_gets_num_nodes_from_config(tmp_path, capsys):
-    from convrnn.train import config as config_lib
+    from convrnn import config as config_lib
     from convrnn.train.fit import _trainer
 
     assert main(["train", "--num-nodes", "2", "--devices", "3", "--print-config"]) == 0
@@ -461,7 +462,7 @@ def test_metrics_json_is_standard_when_psnr_is_infinite(trained, monkeypatch, ca
 def test_only_scheduled_validations_choose_best(tmp_path):
     from types import SimpleNamespace
 
-    from convrnn.train import config as config_lib
+    from convrnn import config as config_lib
     from convrnn.train.fit import RunFiles
 
     cfg = config_lib.resolve({"train": {"max_steps": 10, "val_every": 4, "stop_after": 3}})

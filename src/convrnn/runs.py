@@ -15,8 +15,8 @@ from convrnn import config as config_lib
 from convrnn.data import Normalizer
 from convrnn.errors import RunError
 from convrnn.io import load_safe
+from convrnn.models.factory import build_model
 from convrnn.models.forecaster import Forecaster
-from convrnn.registry import build_model
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.json"
@@ -70,12 +70,3 @@ def load_forecaster(
     weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     model.load_state_dict(weights)
     return model.eval()
-
-
-def __getattr__(name: str) -> Any:
-    """TRANSITIONAL, remove at merge: ``load_split`` & co. moved to :mod:`convrnn.train.data`."""
-    if name in ("load_split", "split_length", "dataset_options"):
-        from convrnn.train import data  # the runs -> train import to remove
-
-        return getattr(data, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,12 +26,6 @@ class RadarSpec:
         """The mm/h thresholds in pixel units (what the official code compares against)."""
         return tuple(float(rain_to_pixel(t, self.law)) for t in self.thresholds)
 
-    def metrics(self):
-        """TRANSITIONAL, remove at merge: evaluate.py builds ``NowcastMetrics(thresholds, law)`` itself."""
-        from convrnn.metrics.nowcast import NowcastMetrics  # the data -> metrics import to remove
-
-        return NowcastMetrics(self.thresholds, self.law)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {

@@ -27,7 +27,8 @@ from convrnn.evaluate.results import (
 )
 from convrnn.metrics import FrameMetrics, NowcastMetrics, persistence
 from convrnn.models.forecaster import Forecaster
-from convrnn.runs import checkpoint_path, load_forecaster, load_split, read_config, read_normalizer
+from convrnn.runs import checkpoint_path, load_forecaster, read_config, read_normalizer
+from convrnn.train.data import load_split
 
 __all__ = [
     "BASELINES",

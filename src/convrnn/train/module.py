@@ -9,11 +9,12 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanMetric
 
+from convrnn.cells.registry import get_entry
+from convrnn.config import stop_iteration
 from convrnn.errors import NonFiniteLossError
 from convrnn.metrics import FrameMetrics
+from convrnn.models.factory import build_model
 from convrnn.models.forecaster import Forecaster
-from convrnn.registry import build_model, get_entry
-from convrnn.train.config import stop_iteration
 from convrnn.train.losses import frame_loss
 from convrnn.train.sampling import SamplingSchedule
 
@@ -39,7 +40,7 @@ def model_kwargs(
 
 
 class ForecastModule(pl.LightningModule):
-    """Trains a :class:`Forecaster` with the papers' recipes (see ``convrnn.train.config.DEFAULTS``)."""
+    """Trains a :class:`Forecaster` with the papers' recipes (see ``convrnn.config.DEFAULTS``)."""
 
     def __init__(self, config: dict[str, Any], build: dict[str, Any]) -> None:
         super().__init__()
