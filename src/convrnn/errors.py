@@ -55,6 +55,10 @@ class NonFiniteLossError(ConvrnnError, RuntimeError):
     """Training produced a NaN or infinite loss or gradient (stopped before the optimiser step)."""
 
 
+class InputTypeError(InputError, TypeError):
+    """Input of the wrong type or dtype (e.g. uint8 or float64 frames where float32 is expected)."""
+
+
 def check_choice(kind: str, value: Any, choices: Iterable[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``, else raise :class:`ChoiceError` listing them."""
     valid = list(choices)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from convrnn.errors import InputError
+from convrnn.io import save_npy_atomic
 from convrnn.models.forecaster import Forecaster
 from convrnn.runs import load_forecaster, read_normalizer
 
@@ -45,6 +46,10 @@ def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
     else:
         raise InputError(
             f"{path}: dtype {array.dtype} is not supported; use uint8 or float values in [0, 1]"
+        )
+    if 0 in array.shape:
+        raise InputError(
+            f"{path}: array of shape {array.shape} is empty; give at least one sequence of frames"
         )
     if array.ndim == 3:
         array = array[None, :, None]
@@ -147,9 +152,9 @@ def predict_run(
     forecast = model.predict(torch.from_numpy(frames), horizon)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "forecast.npy", forecast.numpy())
+    save_npy_atomic(out / "forecast.npy", forecast.numpy())
     if normalizer is not None:
-        np.save(
+        save_npy_atomic(
             out / "forecast_raw.npy",
             np.asarray(normalizer.inverse(forecast.numpy()), dtype=np.float32),
         )

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from convrnn.errors import InputError
+from convrnn.io import atomic_file
 
 
 def sequence_grid(rows: Sequence[Tensor], gap: int = 2) -> Tensor:
@@ -40,21 +41,25 @@ def to_uint8_image(image: Tensor) -> np.ndarray:
 
 
 def save_png(image: Tensor, path: str | Path) -> Path:
-    """Write a ``(C, H, W)`` image in [0, 1] as PNG."""
+    """Write a ``(C, H, W)`` image in [0, 1] as PNG (atomically: a temporary file, then a rename)."""
     import imageio.v3 as iio
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, to_uint8_image(image))
+    with atomic_file(path) as f:
+        f.write(iio.imwrite("<bytes>", to_uint8_image(image), extension=".png"))
     return path
 
 
 def save_gif(frames: Sequence[Tensor], path: str | Path, duration_ms: int = 200) -> Path:
-    """Write ``(C, H, W)`` frames in [0, 1] as an animated GIF (looping)."""
+    """Write ``(C, H, W)`` frames in [0, 1] as an animated GIF (looping; atomically)."""
     import imageio.v3 as iio
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [to_uint8_image(f) for f in frames]
-    iio.imwrite(path, np.stack(images), duration=duration_ms, loop=0)
+    images = np.stack([to_uint8_image(f) for f in frames])
+    with atomic_file(path) as f:
+        f.write(
+            iio.imwrite(
+                "<bytes>", images, extension=".gif", plugin="pillow", duration=duration_ms, loop=0
+            )
+        )
     return path

@@ -35,7 +35,7 @@ from skimage.metrics import structural_similarity
 from torch import Tensor
 
 from convrnn.errors import InputError
-from convrnn.metrics.inputs import as_tensor, check_same_shape
+from convrnn.metrics.inputs import as_tensor, check_same_shape, check_unit_frames
 from convrnn.metrics.state import SummedMetric
 
 FRAME_METRICS = ("mse", "mae", "psnr", "ssim")
@@ -80,6 +80,8 @@ class FrameMetrics(SummedMetric):
 
     def update(self, pred: Any, true: Any) -> None:
         """Add a batch of ``(N, T, C, H, W)`` predictions and targets in [0, 1]."""
+        check_unit_frames(pred, "pred", clipped=True)
+        check_unit_frames(true, "true")
         p = as_tensor(pred, "pred", self.device).clamp(0.0, 1.0)
         t = as_tensor(true, "true", self.device)
         check_same_shape(p, t)

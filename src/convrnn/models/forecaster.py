@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from convrnn.errors import InputError, InputTypeError
 from convrnn.models.patching import patch, unpatch
 from convrnn.stacks.base import Stack, StackState
 
 EMBEDS = ("conv", "identity")
 CHECKPOINTING = ("none", "step")
+#: frame dtypes the model takes (float16/bfloat16 where autocast runs them)
+FRAME_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+#: how far outside [0, 1] input values may lie (float rounding of a normalisation)
+RANGE_TOLERANCE = 1e-3
 
 
 class Forecaster(nn.Module):
@@ -111,6 +117,27 @@ class Forecaster(nn.Module):
                 "or use a smaller patch_size or fewer layers"
             )
 
+    def check_values(self, frames: Tensor, name: str = "frames") -> None:
+        """Raise InputTypeError/InputError unless ``frames`` are float32 (or float16/bfloat16) in [0, 1]."""
+        if frames.dtype not in FRAME_DTYPES:
+            fix = "frames.float() / 255" if frames.dtype == torch.uint8 else "frames.float()"
+            raise InputTypeError(
+                f"{name} have dtype {frames.dtype}; the model takes float32 in [0, 1] (float16 or "
+                f"bfloat16 under autocast): convert with {fix}"
+            )
+        if frames.numel() == 0 or torch.compiler.is_compiling():
+            return
+        lo, hi = (float(v) for v in torch.aminmax(frames.detach()))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise InputError(
+                f"{name} contain NaN or infinite values; fill them (e.g. torch.nan_to_num) first"
+            )
+        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+            raise InputError(
+                f"{name} lie in [{lo:.4g}, {hi:.4g}] but the model takes values in [0, 1]; "
+                "normalise them as the training data were (8-bit pixels: divide by 255)"
+            )
+
     def init_state(self, batch: int, height: int, width: int, ref: Tensor) -> StackState:
         """Zero recurrent state for frames of ``height`` x ``width``."""
         p = self.patch_size
@@ -168,6 +195,7 @@ class Forecaster(nn.Module):
     ) -> Tensor | tuple[Tensor, Tensor | None]:
         """Predictions of frames ``1 .. T-1`` (and the cells' auxiliary loss if ``return_aux``)."""
         self.check_frames(frames)
+        self.check_values(frames)
         b, t_total, _, h, w = frames.shape
         if not 1 <= input_length <= t_total - 1:
             raise ValueError(
@@ -200,12 +228,9 @@ class Forecaster(nn.Module):
         With ``return_layers`` also returns, per time step, every layer's output.
         """
         self.check_frames(inputs, "inputs")
+        self.check_values(inputs, "inputs")
         if horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
-        if not torch.isfinite(inputs).all():
-            raise ValueError(
-                "inputs contain NaN or infinite values; clean or fill them before predicting"
-            )
+            raise InputError(f"horizon must be >= 1, got {horizon}")
         b, t_in, _, h, w = inputs.shape
         state = self.init_state(b, h, w, inputs)
         preds: list[Tensor] = []
