@@ -5,6 +5,7 @@ import tracemalloc
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from convrnn.data import DatasetError, MissingDataError, Normalizer, check_dataset, get_dataset
 from convrnn.data.arrays import ArraySequences
@@ -254,3 +255,36 @@ def test_zarr_stores_are_recognised_by_their_metadata(tmp_path):
     plain.mkdir()
     with pytest.raises(ValueError, match="unsupported array file"):
         array_kind(plain)
+
+
+@pytest.mark.parametrize("law", ["marshall-palmer", "hko7", "germany"])
+def test_rain_transform_round_trips_with_exact_dry_zeros(law):
+
+    n = Normalizer.rain(law, threshold=0.1)
+    rates = np.array([0.0, 1e-4, 0.05, 0.0999, 0.1, 0.3, 1.0, 7.5, 44.44, 150.0])
+    for back in (
+        n.inverse(n.transform(rates[:, None, None]))[:, 0, 0],
+        n.inverse(torch.from_numpy(n.transform(rates[:, None, None])))[:, 0, 0].numpy(),
+        Normalizer.from_dict(json.loads(json.dumps(n.to_dict()))).inverse(
+            n.transform(rates[:, None, None])
+        )[:, 0, 0],
+    ):
+        dry = rates < 0.1
+        assert (back[dry] == 0.0).all()  # every value below the threshold is exactly dry
+        np.testing.assert_allclose(back[~dry], rates[~dry], rtol=1e-4)
+    # a forecast pixel anywhere below the threshold's pixel is exactly 0 mm/h, never 0.009
+    pixels = np.linspace(0.0, n.dry_pixel() * 0.999, 50, dtype=np.float32)
+    assert (n.inverse(pixels) == 0.0).all()
+    assert Normalizer.rain(law).inverse(np.float32(0.0)) == 0.0  # no threshold: 0 -> 0 exactly
+
+
+def test_arrays_rain_threshold_is_a_data_option(tmp_path):
+    rain = np.full((8, 4, 4), 0.05, dtype=np.float32)
+    rain[:, 0, 0] = 3.0
+    np.save(tmp_path / "r.npy", rain)
+    ds = get_dataset("arrays", tmp_path / "r.npy", "train", normalize="rain", seq_len=4)
+    assert ds.normalizer.threshold == 0.1 and float(ds[0][0, 0, 1, 1]) == 0.0
+    ds = get_dataset(
+        "arrays", tmp_path / "r.npy", "train", normalize="rain", rain_threshold=0.01, seq_len=4
+    )
+    assert float(ds[0][0, 0, 1, 1]) > 0.0

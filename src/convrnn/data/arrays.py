@@ -30,7 +30,9 @@ as ``dataset.normalizer`` (``to_dict()``/``from_dict()``; pass it back with
 * ``"range"``: ``value_range=(low, high)`` fixed;
 * ``"none"``: values already in [0, 1] (checked on every window);
 * ``"dbz"``: reflectivity in dBZ -> HKO-7 pixel ``(dBZ + 10) / 70``;
-* ``"rain"``: rain rate in mm/h -> dBZ with the Z-R law ``zr`` -> pixel.
+* ``"rain"``: rain rate in mm/h -> dBZ with the Z-R law ``zr`` -> pixel; rates
+  below ``rain_threshold`` (default 0.1 mm/h, pysteps' usual) are dry, and
+  every forecast pixel below the threshold's pixel comes back as exactly 0 mm/h.
 
 With ``dbz``/``rain`` the dataset's ``info.radar`` carries the conversion, so
 CSI/HSS can be scored at mm/h thresholds. How a file or folder becomes splits
@@ -67,6 +69,8 @@ from convrnn.units import zr_law
 
 NORMALIZE = ("minmax", "range", "none", "dbz", "rain")
 CHUNK_BYTES = 64 * 1024**2
+#: rain rates below this (mm/h) are dry under normalize="rain" (pysteps' usual threshold)
+DEFAULT_RAIN_THRESHOLD = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Normalization:
     value_range: tuple[float, float] | list[float] | None = None
     per_channel: bool = False
     zr: str | dict = "marshall-palmer"
+    rain_threshold: float = DEFAULT_RAIN_THRESHOLD
 
     def __post_init__(self) -> None:
         try:
@@ -91,7 +96,7 @@ class Normalization:
         if self.kind == "dbz":
             return Normalizer.dbz()
         if self.kind == "rain":
-            return Normalizer.rain(self.zr)
+            return Normalizer.rain(self.zr, threshold=self.rain_threshold)
         if self.kind == "range":
             if self.value_range is None:
                 raise ConfigError("normalize='range' needs value_range=(low, high)")
@@ -127,13 +132,14 @@ class ArraySequences(WindowDataset):
         value_range: tuple[float, float] | list[float] | None = None,
         per_channel: bool = False,
         zr: str | dict = "marshall-palmer",
+        rain_threshold: float = DEFAULT_RAIN_THRESHOLD,
         normalizer: Normalizer | dict | None = None,
         size: int | tuple[int, int] | None = None,
         max_in_memory_bytes: int = DEFAULT_MAX_IN_MEMORY,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         split = check_split(split)
-        settings = Normalization(normalize, value_range, per_channel, zr)
+        settings = Normalization(normalize, value_range, per_channel, zr, rain_threshold)
         self.root = Path(root) if root is not None else None
         if self.root is None or not self.root.exists():
             raise MissingDataError(f"array root {root!r} does not exist")

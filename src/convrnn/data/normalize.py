@@ -8,7 +8,11 @@ Kinds:
   fixed range (:meth:`Normalizer.fixed_range`);
 * ``dbz``: reflectivity in dBZ -> the HKO-7 pixel ``(dBZ + 10) / 70``;
 * ``rain``: rain rate in mm/h -> dBZ with a Z-R law -> HKO-7 pixel; negative
-  or non-finite rates (no-data flags) map to 0.
+  or non-finite rates (no-data flags) map to 0. Rates below ``threshold``
+  (mm/h) are dry: they map to pixel 0, and the inverse maps every pixel below
+  the threshold's pixel back to exactly 0 mm/h (so 0 -> 0 exactly, and a dry
+  forecast pixel is exactly dry); rates at or above it round-trip to float
+  precision, up to the 60 dBZ cap of the pixel mapping.
 
 ``clip`` (default on) clips the result to [0, 1], so frames outside the
 training range (e.g. a test maximum above the training maximum) stay valid
@@ -35,6 +39,7 @@ from convrnn.units import (
 )
 
 KINDS = ("identity", "affine", "dbz", "rain")
+DRY_MARGIN = 1e-6
 
 
 def _like(values: list[float], x: Any):
@@ -63,6 +68,8 @@ class Normalizer:
     fitted_on: str = ""
     #: what the raw values are (``convrnn predict`` reads its input in these units)
     units: str = "the data's own units"
+    #: ``rain``: rates below this (mm/h) are dry (0 mm/h); 0 keeps every positive rate
+    threshold: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -102,12 +109,28 @@ class Normalizer:
         return cls("dbz", fitted_on="fixed HKO-7 mapping (dBZ + 10) / 70", units="dBZ")
 
     @classmethod
-    def rain(cls, law: str | ZRLaw | dict = "marshall-palmer", units: str = "mm/h") -> Normalizer:
-        """Rain rate (mm/h) -> dBZ with ``law`` -> HKO-7 pixel, clipped."""
+    def rain(
+        cls,
+        law: str | ZRLaw | dict = "marshall-palmer",
+        units: str = "mm/h",
+        threshold: float = 0.0,
+    ) -> Normalizer:
+        """Rain rate (mm/h) -> dBZ with ``law`` -> HKO-7 pixel, clipped; below ``threshold`` dry."""
         law = zr_law(law)
+        if not threshold >= 0.0:
+            raise ConfigError(f"rain threshold={threshold!r}: give a dry threshold >= 0 mm/h")
+        dry = f", dry below {threshold:g} mm/h" if threshold > 0 else ""
         return cls(
-            "rain", law=law, fitted_on=f"fixed mm/h -> dBZ ({law.name}) -> pixel", units=units
+            "rain",
+            law=law,
+            fitted_on=f"fixed mm/h -> dBZ ({law.name}) -> pixel{dry}",
+            units=units,
+            threshold=float(threshold),
         )
+
+    def dry_pixel(self) -> float:
+        """``rain``: the pixel of the dry threshold; forecasts below it are exactly 0 mm/h."""
+        return float(rain_to_pixel(self.threshold, self.law)) if self.threshold > 0 else 0.0
 
     @property
     def channels(self) -> int:
@@ -128,6 +151,8 @@ class Normalizer:
             else:
                 r = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
                 r = np.maximum(r, 0.0)
+            if self.threshold > 0:
+                r = r * (r >= self.threshold)
             y = rain_to_pixel(r, self.law)
         if self.clip:
             y = _clip(y, 0.0, 1.0)
@@ -141,7 +166,11 @@ class Normalizer:
             return (y - _like(self.offset, y)) / _like(self.scale, y)
         if self.kind == "dbz":
             return pixel_to_dbz(y)
-        return pixel_to_rain(y, self.law)
+        rain = pixel_to_rain(y, self.law)
+        # a pixel below the dry threshold's (pixel 0 without one) is exactly 0 mm/h, never the
+        # 0.009 mm/h of -10 dBZ; the small margin absorbs float32 rounding of the threshold itself
+        dry = y <= self.dry_pixel() * (1 - DRY_MARGIN)
+        return rain * ~dry if isinstance(rain, torch.Tensor) else np.where(dry, 0.0, rain)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description."""
@@ -153,6 +182,7 @@ class Normalizer:
             "clip": self.clip,
             "fitted_on": self.fitted_on,
             "units": self.units,
+            "threshold": self.threshold,
         }
 
     @classmethod
@@ -167,6 +197,7 @@ class Normalizer:
             clip=bool(d.get("clip", True)),
             fitted_on=str(d.get("fitted_on", "")),
             units=str(d.get("units", cls.units)),
+            threshold=float(d.get("threshold", 0.0)),
         )
 
 
