@@ -21,6 +21,16 @@ USER_OS_ERRORS: tuple[type[OSError], ...] = (
 #: removed once every one is converted (anything else is a bug and keeps its traceback)
 _TRANSITIONAL: tuple[type[Exception], ...] = (ValueError, KeyError, RuntimeError)
 
+#: each command's module: HELP, DESCRIPTION, add_arguments(parser) and run(args) -> exit status
+COMMANDS = {
+    "train": train,
+    "test": test,
+    "predict": predict,
+    "models": models,
+    "data": data,
+    "bench": bench,
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convrnn`` command."""
@@ -29,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convolutional recurrent networks for spatiotemporal prediction.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (train, test, predict, models, data, bench):
-        command.add_parser(sub)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.HELP, description=command.DESCRIPTION)
+        command.add_arguments(p)
+        p.set_defaults(handler=command.run)
     return parser
 
 

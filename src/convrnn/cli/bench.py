@@ -9,25 +9,23 @@ from typing import Any
 from convrnn.cli import types
 from convrnn.cli.options import add_set
 
+HELP = "cost table: params, FLOPs/MACs, activation bytes, peak memory, step time, fps"
+DESCRIPTION = (
+    "Measure, per model, one row: params; flops of one training forward (PyTorch's FLOP counter, "
+    "2 per multiply-add) and macs = flops / 2 (the unit of the OpenSTL and MS-RNN tables); "
+    "activation_bytes saved for backward (exact, device-independent); peak_memory_bytes of one "
+    "full training step (forward, loss, backward, Adam step) after a warm-up step, on top of the "
+    "weights, optimizer state and data (CUDA allocator peak, or on CPU the VmHWM high-water mark "
+    "of a fresh process, reset before the step; peak_memory_method says which); step_seconds "
+    "(median training step after warm-up); inference_fps (predicted frames per second). "
+    "With --max-size: the largest square image each model trains on at batch 1 within --budget "
+    "(MS-RNN Eq. 2; params and activations measured at --probe-sizes and fitted as a + b*H*W, "
+    "with the fit's error at the largest probe)."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``bench`` subcommand and its options."""
-    p = sub.add_parser(
-        "bench",
-        help="cost table: params, FLOPs/MACs, activation bytes, peak memory, step time, fps",
-        description=(
-            "Measure, per model, one row: params; flops of one training forward (PyTorch's FLOP counter, "
-            "2 per multiply-add) and macs = flops / 2 (the unit of the OpenSTL and MS-RNN tables); "
-            "activation_bytes saved for backward (exact, device-independent); peak_memory_bytes of one "
-            "full training step (forward, loss, backward, Adam step) after a warm-up step, on top of the "
-            "weights, optimizer state and data (CUDA allocator peak, or on CPU the VmHWM high-water mark "
-            "of a fresh process, reset before the step; peak_memory_method says which); step_seconds "
-            "(median training step after warm-up); inference_fps (predicted frames per second). "
-            "With --max-size: the largest square image each model trains on at batch 1 within --budget "
-            "(MS-RNN Eq. 2; params and activations measured at --probe-sizes and fitted as a + b*H*W, "
-            "with the fit's error at the largest probe)."
-        ),
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``bench``."""
     p.add_argument("--models", required=True, help="comma-separated model names")
     p.add_argument("--preset", help="preset for every model (default: the small defaults)")
     p.add_argument("--size", type=types.size, default="64", help="frame size H or HxW (default 64)")
@@ -57,7 +55,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="32,64,96",
         help="square sides --max-size measures (default 32,64,96; a third one checks the fit)",
     )
-    p.set_defaults(handler=run)
 
 
 def _or_dash(value: Any, fmt: str) -> str:

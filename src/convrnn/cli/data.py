@@ -6,10 +6,12 @@ import argparse
 
 from convrnn.cli.options import add_set
 
+HELP = "fetch or check datasets"
+DESCRIPTION = None
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``data`` subcommand and its ``mnist`` and ``check`` subcommands."""
-    p = sub.add_parser("data", help="fetch or check datasets")
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``mnist`` and ``check`` subcommands of ``data``."""
     dsub = p.add_subparsers(dest="data_command", required=True)
     m = dsub.add_parser(
         "mnist",
@@ -28,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     m.add_argument("--root", help="data folder (default $CONVRNN_DATA or ~/.cache/convrnn)")
     m.add_argument("--force", action="store_true", help="fetch again even if cached")
-    m.set_defaults(handler=run_mnist)
     c = dsub.add_parser(
         "check", help="validate a copy of a dataset and say what was found or is missing"
     )
@@ -41,7 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="read every window of every split (slow on large copies); by default only the first "
         "and last window of each split are read",
     )
-    c.set_defaults(handler=run_check)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``data mnist`` or ``data check``."""
+    return run_mnist(args) if args.data_command == "mnist" else run_check(args)
 
 
 def run_mnist(args: argparse.Namespace) -> int:

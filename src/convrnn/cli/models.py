@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "list models with their parameter counts"
+DESCRIPTION = None
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``models`` subcommand and its options."""
-    p = sub.add_parser("models", help="list models with their parameter counts")
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``models``."""
     p.add_argument("--preset", help="count under this preset (default: the small defaults)")
     p.add_argument(
         "--image-size", type=int, default=64, help="frame side for size-dependent counts (64)"
     )
-    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

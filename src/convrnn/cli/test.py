@@ -8,21 +8,19 @@ from typing import Any
 from convrnn.cli.options import add_checkpoint, add_run
 from convrnn.cli.types import parse_layers, parse_option, parse_point, positive_int
 
+HELP = "score a trained run against the copy-last-frame baseline"
+DESCRIPTION = (
+    "Score a run on a split: writes RUN_DIR/metrics.json (means, per-frame lists, the "
+    "copy-last-frame baseline on the same data), RUN_DIR/metrics_per_frame.csv and comparison "
+    "PNG/GIF pictures in RUN_DIR/<split>-results/. The val and train splits write "
+    "metrics_<split>.json and metrics_per_frame_<split>.csv instead. Non-finite values "
+    "(PSNR of a frame predicted exactly is +inf) are written as null and listed under "
+    "non_finite."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``test`` subcommand and its options."""
-    p = sub.add_parser(
-        "test",
-        help="score a trained run against the copy-last-frame baseline",
-        description=(
-            "Score a run on a split: writes RUN_DIR/metrics.json (means, per-frame lists, the "
-            "copy-last-frame baseline on the same data), RUN_DIR/metrics_per_frame.csv and comparison "
-            "PNG/GIF pictures in RUN_DIR/<split>-results/. The val and train splits write "
-            "metrics_<split>.json and metrics_per_frame_<split>.csv instead. Non-finite values "
-            "(PSNR of a frame predicted exactly is +inf) are written as null and listed under "
-            "non_finite."
-        ),
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``test``."""
     add_run(p)
     add_checkpoint(p)
     p.add_argument(
@@ -70,7 +68,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="comma-separated baselines scored on the same data: persistence (copy-last-frame, default), "
         "optical-flow (pysteps Lucas-Kanade + semi-Lagrangian extrapolation; pip install convrnn[nowcast])",
     )
-    p.set_defaults(handler=run)
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -12,19 +12,17 @@ from convrnn.cli import launch
 from convrnn.cli.options import add_set
 from convrnn.errors import ConfigError
 
+HELP = "train a model"
+DESCRIPTION = (
+    "Train a model. Settings come from the defaults, then --config FILE.yaml, then the flags "
+    "below, then --set key=value (any key of the config, e.g. --set train.lr=1e-3 "
+    "--set model.options.hidden_channels=64). The run directory gets config.yaml, model.json, "
+    "checkpoints/{last,best}.ckpt and logs/ (CSV and TensorBoard)."
+)
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``train`` subcommand and its options."""
-    p = sub.add_parser(
-        "train",
-        help="train a model",
-        description=(
-            "Train a model. Settings come from the defaults, then --config FILE.yaml, then the flags "
-            "below, then --set key=value (any key of the config, e.g. --set train.lr=1e-3 "
-            "--set model.options.hidden_channels=64). The run directory gets config.yaml, model.json, "
-            "checkpoints/{last,best}.ckpt and logs/ (CSV and TensorBoard)."
-        ),
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``train``."""
     p.add_argument(
         "--model", help="registry model name (see `convrnn models`); default ms-convlstm"
     )
@@ -64,7 +62,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_set(p, "override any config key")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.set_defaults(handler=run)
 
 
 def config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
