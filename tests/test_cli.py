@@ -14,6 +14,7 @@ import torch
 
 import convrnn
 from convrnn.cli import main
+from convrnn.errors import ChoiceError, ConfigError
 
 TINY = [
     "--model", "ms-convlstm", "--batch-size", "2",
@@ -476,3 +477,72 @@ def test_only_scheduled_validations_choose_best(tmp_path):
         if iteration == 3:  # the stop_after validation: logged, but it never becomes best
             assert files.best is None and "best.ckpt" not in saved
     assert files.best == 2.0 and saved.count("best.ckpt") == 2  # iterations 4 and 8
+
+
+def test_option_values_are_parsed_by_argparse(capsys):
+    from convrnn.cli.types import parse_bytes, parse_frames, parse_layers, parse_point, parse_size
+
+    assert parse_size("64") == (64, 64) and parse_size("64x96") == (64, 96)
+    assert parse_frames("10,5") == (10, 5) and parse_point("3,4") == (3, 4)
+    assert parse_layers("0,-1") == (0, -1) and parse_bytes("512MB") == 512 * 2**20
+    for option, value in (("--size", "0x5"), ("--frames", "10"), ("--budget", "16QB"),
+                          ("--probe-sizes", "a")):  # fmt: skip
+        with pytest.raises(SystemExit) as e:
+            main(["bench", "--models", "convlstm", option, value])
+        assert e.value.code == 2 and f"argument {option}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigError("bad option"),
+        ChoiceError("unknown thing"),
+        PermissionError("no permission"),
+        IsADirectoryError("a folder"),
+    ],
+)
+def test_user_errors_exit_2(monkeypatch, capsys, error):
+    import convrnn.cli.models
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(convrnn.cli.models, "run", fail)
+    assert main(["models"]) == 2
+    assert capsys.readouterr().err == f"convrnn models: error: {error}\n"
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    import convrnn.cli.models
+
+    def fail(args):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(convrnn.cli.models, "run", fail)
+    with pytest.raises(TypeError, match="a bug"):
+        main(["models"])
+
+
+def test_launch_detection(monkeypatch):
+    from convrnn.cli import launch
+
+    for name in (
+        "RANK",
+        "SLURM_PROCID",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "SLURM_NTASKS",
+        launch.RUN_DIR_ENV,
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert launch.global_rank() == 0 and not launch.external_launch()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    assert launch.global_rank() == 3  # SLURM's global rank before a node-local one
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    assert launch.external_launch()
+    monkeypatch.setenv(launch.RUN_DIR_ENV, "runs/x")  # a worker Lightning started for --devices
+    assert not launch.external_launch() and launch.inherited_run_dir() == "runs/x"
+    with launch.handing_down("runs/y"):
+        assert launch.inherited_run_dir() == "runs/y"
+    assert launch.inherited_run_dir() == "runs/x"

@@ -204,3 +204,28 @@ def test_bench_json_schema(capsys):
             "inference_fps", "size", "frames", "batch", "device"}  # fmt: skip
     assert keys <= set(rows[0])
     assert rows[0]["step_seconds"] > 0 and rows[0]["inference_fps"] > 0
+
+
+def test_checkpoint_inputs_nested_in_the_arguments_are_counted():
+    import sys
+
+    from torch.utils.checkpoint import checkpoint
+
+    x = torch.randn(4, 64, requires_grad=True)
+    state = (torch.randn(4, 64), [torch.randn(4, 32)])
+
+    def step(x, state):
+        return torch.sigmoid(x * state[0] + state[1][0].repeat(1, 2))
+
+    events = []
+    sys.setprofile(lambda frame, event, arg: events.append(event))
+    try:
+        nbytes, out = saved_tensor_bytes(lambda: checkpoint(step, x, state, use_reentrant=False))
+        assert sys.getprofile() is not None  # an installed profile function is chained, then kept
+    finally:
+        sys.setprofile(None)
+    assert events  # and it kept seeing the calls
+    # x and both nested state tensors are kept for the recomputation; what step computes is not
+    assert nbytes == 4 * 64 * 4 + 4 * 64 * 4 + 4 * 32 * 4
+    out.sum().backward()
+    assert x.grad is not None

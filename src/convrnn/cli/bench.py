@@ -1,0 +1,125 @@
+"""``convrnn bench``: the cost table (params, MACs, memory, time) or the largest trainable size."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from convrnn.cli import types
+from convrnn.cli.options import add_set
+
+HELP = "cost table: params, FLOPs/MACs, activation bytes, peak memory, step time, fps"
+DESCRIPTION = (
+    "Measure, per model, one row: params; flops of one training forward (PyTorch's FLOP counter, "
+    "2 per multiply-add) and macs = flops / 2 (the unit of the OpenSTL and MS-RNN tables); "
+    "activation_bytes saved for backward (exact, device-independent); peak_memory_bytes of one "
+    "full training step (forward, loss, backward, Adam step) after a warm-up step, on top of the "
+    "weights, optimizer state and data (CUDA allocator peak, or on CPU the VmHWM high-water mark "
+    "of a fresh process, reset before the step; peak_memory_method says which); step_seconds "
+    "(median training step after warm-up); inference_fps (predicted frames per second). "
+    "With --max-size: the largest square image each model trains on at batch 1 within --budget "
+    "(MS-RNN Eq. 2; params and activations measured at --probe-sizes and fitted as a + b*H*W, "
+    "with the fit's error at the largest probe)."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``bench``."""
+    p.add_argument("--models", required=True, help="comma-separated model names")
+    p.add_argument("--preset", help="preset for every model (default: the small defaults)")
+    p.add_argument("--size", type=types.size, default="64", help="frame size H or HxW (default 64)")
+    p.add_argument(
+        "--frames", type=types.frames, default="10,10", help="T_in,T_out (default 10,10)"
+    )
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--no-timing", action="store_true", help="skip step time and fps")
+    p.add_argument("--no-peak-memory", action="store_true", help="skip the peak-memory measurement")
+    add_set(p, "model option for every model")
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON list of rows and nothing else on stdout"
+    )
+    p.add_argument(
+        "--max-size", action="store_true", help="report the largest square image within --budget"
+    )
+    p.add_argument(
+        "--budget",
+        type=types.byte_size,
+        default="16GB",
+        help="memory budget for --max-size, e.g. 16GB, 40GB, 512MB",
+    )
+    p.add_argument(
+        "--probe-sizes",
+        type=types.sides,
+        default="32,64,96",
+        help="square sides --max-size measures (default 32,64,96; a third one checks the fit)",
+    )
+
+
+def _or_dash(value: Any, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def print_bench_row(row: dict[str, Any], header: bool) -> None:
+    """One line of the cost table (after the header if ``header``)."""
+    if header:
+        print(
+            f"{'model':<22}{'params':>12}{'GMACs':>10}{'act. MiB':>10}{'peak MiB':>10}"
+            f"{'step s':>9}{'fps':>9}"
+        )
+    peak = row["peak_memory_bytes"]
+    peak = _or_dash(None if peak is None else peak / 2**20, ".0f")
+    step, fps = _or_dash(row["step_seconds"], ".3f"), _or_dash(row["inference_fps"], ".1f")
+    print(
+        f"{row['model']:<22}{row['params']:>12,}{row['macs'] / 1e9:>10.2f}"
+        f"{row['activation_bytes'] / 2**20:>10.1f}{peak:>10}{step:>9}{fps:>9}"
+    )
+
+
+def print_max_size_row(row: dict[str, Any], probe_sizes: tuple[int, ...], header: bool) -> None:
+    """One line of the largest-size table (after the budget and the header if ``header``)."""
+    if header:
+        budget = row["budget_bytes"]
+        shown = f"{budget / 2**30:.1f} GiB" if budget >= 2**30 else f"{budget / 2**20:.0f} MiB"
+        print(f"budget {shown}, probe sizes {','.join(str(s) for s in probe_sizes)}")
+        print(
+            f"{'model':<22}{'max side':>10}{'params there':>14}{'act. bytes/pixel':>18}"
+            f"{'bytes/pixel':>13}{'fit error':>11}"
+        )
+    side = _or_dash(row["max_side"], "")
+    params = _or_dash(row["params_at_max_side"], ",")
+    error = _or_dash(row["fit_error"], ".2%")
+    print(
+        f"{row['model']:<22}{side:>10}{params:>14}{row['activation_bytes_per_pixel']:>18,.0f}"
+        f"{row['bytes_per_pixel']:>13,.0f}{error:>11}"
+    )
+    if row["note"]:
+        print(f"  note: {row['note']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure each model: a table as it goes, or one JSON list at the end with --json."""
+    from convrnn.cost import BenchSpec, bench_row, max_square_size
+    from convrnn.train.config import parse_set
+
+    (height, width), (t_in, t_out) = args.size, args.frames
+    options = parse_set(args.set)
+    rows = []
+    for name in args.models.split(","):
+        spec = BenchSpec(
+            name, args.preset, height, width, t_in, t_out, args.batch, args.device, options
+        )
+        if args.max_size:
+            rows.append(max_square_size(spec, args.budget, probe_sizes=args.probe_sizes))
+            if not args.json:
+                print_max_size_row(rows[-1], args.probe_sizes, header=len(rows) == 1)
+        else:
+            rows.append(
+                bench_row(spec, timing=not args.no_timing, peak_memory=not args.no_peak_memory)
+            )
+            if not args.json:
+                print_bench_row(rows[-1], header=len(rows) == 1)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    return 0
