@@ -79,7 +79,8 @@ def test_resolve_data_argument(tmp_path, monkeypatch):
     )
     assert resolve_data_argument(str(tmp_path)) == ("arrays", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    assert resolve_data_argument("series.npy") == ("arrays", "series.npy")
+    # a relative path is stored absolute, so the run works from any directory (issue 12)
+    assert resolve_data_argument("series.npy") == ("arrays", str(tmp_path / "series.npy"))
     for missing in ("absent.npy", "data/absent", str(tmp_path / "nope")):
         with pytest.raises(MissingDataError, match="no such file or folder") as e:
             resolve_data_argument(missing)

@@ -17,9 +17,6 @@ USER_OS_ERRORS: tuple[type[OSError], ...] = (
     PermissionError,
 )
 
-#: built-in types still raised for user errors while the raise sites move to ConvrnnError;
-#: removed once every one is converted (anything else is a bug and keeps its traceback)
-_TRANSITIONAL: tuple[type[Exception], ...] = (ValueError, KeyError, RuntimeError)
 
 #: each command's module: HELP, DESCRIPTION, add_arguments(parser) and run(args) -> exit status
 COMMANDS = {
@@ -58,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (ConvrnnError, *USER_OS_ERRORS) as e:
         return _report(args.command, e)
-    except _TRANSITIONAL as e:
-        return _report(args.command, e.args[0] if isinstance(e, KeyError) and e.args else e)
 
 
 __all__ = ["build_parser", "main"]

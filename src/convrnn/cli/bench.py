@@ -100,8 +100,8 @@ def print_max_size_row(row: dict[str, Any], probe_sizes: tuple[int, ...], header
 
 def run(args: argparse.Namespace) -> int:
     """Measure each model: a table as it goes, or one JSON list at the end with --json."""
+    from convrnn.config import parse_set
     from convrnn.cost import BenchSpec, bench_row, max_square_size
-    from convrnn.train.config import parse_set
 
     (height, width), (t_in, t_out) = args.size, args.frames
     options = parse_set(args.set)

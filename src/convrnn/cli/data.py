@@ -64,8 +64,8 @@ def run_mnist(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Print the check's report; status 1 if the copy is not sound."""
+    from convrnn.config import parse_set
     from convrnn.data import check_dataset
-    from convrnn.train.config import parse_set
 
     options = parse_set(args.set)
     if args.deep:

@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """One line per model: name, parameters, the first line of its summary."""
-    from convrnn.registry import build_model, count_parameters, get_entry, list_models
+    from convrnn.cells.registry import get_entry, list_models
+    from convrnn.models.factory import build_model, count_parameters
 
     print(f"{'model':<22}{'params':>12}  summary")
     for name in list_models():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from convrnn.cli import launch
@@ -66,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The config layers this command adds on top of the defaults: --config, the flags, --set."""
-    from convrnn.train import config as config_lib
+    from convrnn import config as config_lib
 
     flags: dict[str, Any] = {}
 
@@ -77,11 +76,11 @@ def config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     put("model", "name", args.model)
     put("model", "preset", args.preset)
     if args.data is not None:
-        if Path(args.data).exists():  # a path means your own arrays
-            put("data", "name", "arrays")
-            put("data", "root", args.data)
-        else:
-            put("data", "name", args.data)
+        from convrnn.data import resolve_data_argument
+
+        name, root = resolve_data_argument(args.data)  # a path means your own arrays
+        put("data", "name", name)
+        put("data", "root", root)
     put("data", "root", args.data_root)
     put("train", "max_steps", args.max_steps)
     put("train", "batch_size", args.batch_size)
@@ -103,8 +102,8 @@ def _lookup(cfg: dict[str, Any], dotted: str) -> Any:
 
 def resume_config(args: argparse.Namespace, run_dir: str) -> dict[str, Any]:
     """The saved config of ``run_dir`` with this invocation's settings, which must not change the run."""
+    from convrnn import config as config_lib
     from convrnn.runs import CONFIG_FILE, read_config
-    from convrnn.train import config as config_lib
 
     saved = read_config(run_dir)
     saved["train"]["stop_after"] = None  # an early stop applies to the invocation that asked for it
@@ -133,7 +132,7 @@ def resume_config(args: argparse.Namespace, run_dir: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or resume, or print the config); prints the run directory on rank 0."""
-    from convrnn.train import config as config_lib
+    from convrnn import config as config_lib
 
     run_dir = launch.inherited_run_dir() or args.out
     if args.resume and not run_dir:

@@ -31,7 +31,7 @@ class BenchSpec:
 
     def build(self) -> nn.Module:
         """The model of this spec, on its device."""
-        from convrnn.registry import build_model
+        from convrnn.models.factory import build_model
 
         opts = dict(self.options or {})
         opts.setdefault("image_size", (self.height, self.width))

@@ -79,7 +79,7 @@ def resolve_data_argument(value: str) -> tuple[str, str | None]:
     if Path(value).exists():
         readers = [s.name for s in SPECS.values() if s.reads_paths]
         if readers:
-            return readers[0], value
+            return readers[0], str(Path(value).resolve())  # a run works from any directory
     if value not in SPECS and _looks_like_path(value):
         raise MissingDataError(
             f"--data {value}: no such file or folder; give an existing array file or folder "
