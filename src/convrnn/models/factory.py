@@ -17,6 +17,7 @@ from torch import nn
 
 from convrnn.cells.base import LayerSpec
 from convrnn.cells.registry import FORECASTER_OPTIONS, STACK_OPTIONS, ModelEntry, get_entry
+from convrnn.cost.counters import count_parameters
 from convrnn.errors import ConfigError, check_choice
 from convrnn.models.forecaster import Forecaster
 from convrnn.stacks import Flat, MultiScale
@@ -202,6 +203,12 @@ def build_model(
     return model
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters (shared parameters counted once)."""
-    return sum(p.numel() for p in model.parameters())
+__all__ = [
+    "DEFAULTS",
+    "PRESETS",
+    "Preset",
+    "build_model",
+    "count_parameters",
+    "get_preset",
+    "list_presets",
+]
