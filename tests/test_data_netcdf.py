@@ -110,3 +110,41 @@ def test_a_real_netcdf_file():
     frames = source[0:20]
     assert np.isfinite(frames).all() and 200 < frames.mean() < 300  # Kelvin, CF-decoded
     assert source.grid.units in ("degK", "K") and {"lat", "lon"} <= set(source.grid.coords)
+
+
+def test_arrays_dataset_reads_netcdf_with_windows_inside_time_runs(tmp_path):
+    from convrnn.data import get_dataset
+
+    path = tmp_path / "radar.nc"
+    write_rain_netcdf(path, times=40, gap_after=19)
+    opts = {"normalize": "rain", "seq_len": 6, "splits": (1.0, 0.0, 0.0)}
+    with pytest.raises(Exception, match="val split is empty"):
+        get_dataset("arrays", path, "val", **opts)
+    train = get_dataset("arrays", path, "train", variable="rainfall_rate", **opts)
+    # frames 0..19 and 20..39 are two runs: 15 windows each, none across the gap
+    assert len(train) == 30 and all(w.stop <= 20 or w.start >= 20 for w in train.windows)
+    assert train.info.interval == "5 min"
+    assert any("step 5 min, 2 gap-free run(s)" in n for n in train.summary())
+    x = train[0]
+    assert x.shape == (6, 1, 16, 16) and float(x.max()) > 0.5 and float(x.min()) == 0.0
+
+
+def test_netcdf_trains_and_tests_through_the_cli(tmp_path, capsys):
+    from convrnn.cli import main
+
+    path = tmp_path / "radar.nc"
+    write_rain_netcdf(path, times=80)
+    assert main(["data", "check", "arrays", str(path), "--set", "normalize=rain",
+                 "--set", "seq_len=6"]) == 0  # fmt: skip
+    assert "interval 5 min" in capsys.readouterr().out
+    run = tmp_path / "run"
+    args = ["train", "--model", "convlstm", "--data", str(path), "--max-steps", "2", "--out", str(run),
+            "--set", "data.options.normalize=rain", "--set", "data.input_length=3",
+            "--set", "data.output_length=3", "--set", "model.options.hidden_channels=4",
+            "--set", "model.options.num_layers=2", "--set", "model.options.patch_size=2",
+            "--set", "train.val_every=2", "--set", "train.progress_bar=false",
+            "--batch-size", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert main(["test", str(run)]) == 0
+    report = (run / "metrics.json").read_text()
+    assert '"csi"' in report  # a rain run is scored with the radar scores

@@ -17,6 +17,7 @@ import numpy as np
 
 from convrnn.data.array_sources import ARRAY_SUFFIXES, DEFAULT_MAX_IN_MEMORY, ArraySource
 from convrnn.data.errors import DatasetError, MissingDataError
+from convrnn.data.netcdf import NETCDF_SUFFIXES, NetCDFSource, is_netcdf, time_runs, time_step
 from convrnn.data.windows import Window, carve_validation, sliding_windows
 from convrnn.errors import ConfigError
 
@@ -100,9 +101,9 @@ class SplitPlan:
 
 
 def find_split_file(folder: Path, split: str) -> Path | None:
-    """``train.*``, ``val.*``/``valid.*`` or ``test.*`` (any array suffix) in ``folder``, or None."""
+    """``train.*``, ``val.*``/``valid.*`` or ``test.*`` (any array or NetCDF suffix), or None."""
     for stem in SPLIT_FILES[split]:
-        for suffix in ARRAY_SUFFIXES:
+        for suffix in (*ARRAY_SUFFIXES, *NETCDF_SUFFIXES):
             p = folder / f"{stem}{suffix}"
             if p.exists():
                 return p
@@ -121,7 +122,12 @@ def array_kind_or_none(path: Path) -> str | None:
 
 def open_array(path: Path, fmt: ArrayFormat) -> tuple[ArraySource, str]:
     """The array at ``path`` and its layout (given, or the default for its number of axes)."""
-    source = ArraySource(path, fmt.key, max_in_memory_bytes=fmt.max_in_memory_bytes)
+    if is_netcdf(path):
+        source: ArraySource | NetCDFSource = NetCDFSource(path, fmt.key)
+        if source.times is not None:
+            source.time_step = time_step(source.times, source.describe())
+    else:
+        source = ArraySource(path, fmt.key, max_in_memory_bytes=fmt.max_in_memory_bytes)
     chosen = fmt.layout or DEFAULT_LAYOUT.get(len(source.shape))
     if chosen not in LAYOUTS:
         raise DatasetError(
@@ -137,7 +143,25 @@ def tracks_of(source: ArraySource, layout: str, lo: int, hi: int) -> list[Track]
     """Sequences ``lo..hi-1`` of an ``N...`` array (whole), or frames ``[lo, hi)`` of a series."""
     if layout.startswith("N"):
         return [Track(source, layout, n, 0, source.shape[1]) for n in range(lo, hi)]
+    times = getattr(source, "times", None)
+    if times is not None:  # one track per gap-free run of the time axis: no window crosses a gap
+        runs = time_runs(times, source.time_step)
+        cut = [(max(a, lo), min(b, hi)) for a, b in runs]
+        return [Track(source, layout, None, a, b) for a, b in cut if b > a]
     return [Track(source, layout, None, lo, hi)]
+
+
+def time_notes(source: ArraySource | NetCDFSource) -> list[str]:
+    """What the time axis of a NetCDF source says (step, gaps), for ``data check``."""
+    times = getattr(source, "times", None)
+    if times is None:
+        return []
+    step = source.time_step
+    runs = time_runs(times, step)
+    minutes = step / np.timedelta64(1, "m")
+    return [
+        f"time axis {times[0]} .. {times[-1]}, step {minutes:g} min, {len(runs)} gap-free run(s)"
+    ]
 
 
 def windows_of(tracks: Sequence[Track], w: Windowing) -> list[Window]:
@@ -175,6 +199,7 @@ def plan_file(
     lo, hi = {"train": (0, a), "val": (a, b), "test": (b, n)}[split]
     notes = [
         f"{source.describe()} as {layout}",
+        *time_notes(source),
         f"split of {n} {unit}: train [0, {a}), val [{a}, {b}), test [{b}, {n})",
     ]
     if hi <= lo:
@@ -196,7 +221,7 @@ def plan_folder(
     carve = files["val"] is None and split in ("train", "val")
     name = "train" if carve else split
     source, layout = open_array(files[name], fmt)
-    notes = [f"{source.describe()} as {layout} ({name} file)"]
+    notes = [f"{source.describe()} as {layout} ({name} file)", *time_notes(source)]
     tracks = tracks_of(source, layout, 0, source.shape[0])
     windows = windows_of(tracks, w)
     if carve:

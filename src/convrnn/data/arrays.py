@@ -55,12 +55,14 @@ from convrnn.data.array_splits import (
     SplitPlan,
     Windowing,
     array_kind_or_none,
+    find_split_file,
     plan_file,
     plan_folder,
 )
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
+from convrnn.data.netcdf import is_netcdf
 from convrnn.data.normalize import Normalizer, fit_minmax
 from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, check_split
@@ -119,6 +121,7 @@ class ArraySequences(WindowDataset):
         split: str = "train",
         *,
         key: str | None = None,
+        variable: str | None = None,
         layout: str | None = None,
         input_length: int = 10,
         output_length: int = 10,
@@ -147,9 +150,18 @@ class ArraySequences(WindowDataset):
         self.normalize = normalize
         self.chunk_bytes = chunk_bytes
         length = seq_len if seq_len is not None else input_length + output_length
-        fmt = ArrayFormat(key, layout, max_in_memory_bytes)
+        if variable is not None and key is not None and variable != key:
+            raise ConfigError(f"variable={variable!r} and key={key!r} differ; give one of them")
+        fmt = ArrayFormat(variable or key, layout, max_in_memory_bytes)
         windowing = Windowing(length, stride, sample_every)
-        if self.root.is_dir() and array_kind_or_none(self.root) is None:
+        folder_of_splits = (
+            find_split_file(self.root, "train") is not None if self.root.is_dir() else False
+        )
+        if (
+            self.root.is_dir()
+            and array_kind_or_none(self.root) is None
+            and (folder_of_splits or not is_netcdf(self.root))
+        ):
             plan = plan_folder(self.root, split, fmt, windowing, val_fraction)
         else:
             plan = plan_file(self.root, split, fmt, windowing, splits, split_at)
@@ -175,7 +187,7 @@ class ArraySequences(WindowDataset):
             output_length=output_length if seq_len is None else seq_len - seq_len // 2,
             frame_size=(int(hw[0]), int(hw[1])),
             channels=int(c),
-            interval="1 frame" if sample_every == 1 else f"{sample_every} frames",
+            interval=_interval(plan.tracks[0].source, sample_every),
             splits="; ".join(n for n in notes if n.startswith("split")) or "user split",
             radar=RadarSpec(law, reported_thresholds=(0.5, 2.0, 5.0))
             if norm.kind in ("dbz", "rain")
@@ -203,6 +215,14 @@ class ArraySequences(WindowDataset):
             )
         x = self.normalizer.transform(raw)
         return resize_frames(x, self.size)
+
+
+def _interval(source: Any, sample_every: int) -> str:
+    """The time between a window's frames: minutes from a NetCDF time axis, else frames."""
+    step = getattr(source, "time_step", None)
+    if step is not None:
+        return f"{sample_every * step / np.timedelta64(1, 'm'):g} min"
+    return "1 frame" if sample_every == 1 else f"{sample_every} frames"
 
 
 def arrays_info(
