@@ -7,6 +7,7 @@ It also holds the one list of valid values of each choice key (``LOSSES``,
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -151,7 +152,13 @@ def parse_set(assignments: list[str]) -> dict[str, Any]:
         node = nested
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml_load(raw)
+        try:
+            node[parts[-1]] = yaml_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(
+                f"--set {item}: the value is not valid YAML ({str(e).splitlines()[0]}); quote "
+                "strings and close brackets, e.g. --set train.betas=[0.9,0.99]"
+            ) from None
     return nested
 
 
@@ -161,6 +168,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml_load(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path} is a folder; give a YAML file (see recipes/)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text (YAML) file") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
     if data is None:
@@ -179,8 +190,29 @@ def _positive_int(cfg: Mapping[str, Any], path: str, allow_none: bool = False) -
         raise ConfigError(f"{path} must be a positive integer, got {value!r}")
 
 
+def _check_types(cfg: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = "") -> None:
+    """Every value whose default is a number or a bool has that type (numbers finite)."""
+    for key, default in defaults.items():
+        path, value = f"{prefix}{key}", cfg.get(key)
+        if isinstance(default, Mapping) and path not in FREE_FORM:
+            _check_types(value, default, f"{path}.")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path} must be true or false, got {value!r}")
+        elif isinstance(default, int | float):
+            want = "an integer" if isinstance(default, int) else "a finite number"
+            ok = (
+                isinstance(value, int)
+                if isinstance(default, int)
+                else isinstance(value, int | float)
+            )
+            if not ok or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"{path} must be {want}, got {value!r}")
+
+
 def validate(cfg: Mapping[str, Any]) -> None:
     """Raise ConfigError naming the first invalid value."""
+    _check_types(cfg, DEFAULTS)
     for path, choices in CHOICES.items():
         section, key = path.split(".")
         value = cfg[section][key]
@@ -204,11 +236,15 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _positive_int(cfg, "data.test_output_length", allow_none=True)
     _positive_int(cfg, "train.stop_after", allow_none=True)
     _positive_int(cfg, "eval.max_sequences", allow_none=True)
+    if cfg["train"]["min_lr"] < 0:
+        raise ConfigError(f"train.min_lr must be >= 0, got {cfg['train']['min_lr']!r}")
     lr = cfg["train"]["lr"]
     if not isinstance(lr, int | float) or lr <= 0:
         raise ConfigError(f"train.lr must be a positive number, got {lr!r}")
     clip = cfg["train"]["grad_clip"]
-    if clip is not None and (not isinstance(clip, int | float) or clip <= 0):
+    if clip is not None and (
+        not isinstance(clip, int | float) or not math.isfinite(clip) or clip <= 0
+    ):
         raise ConfigError(f"train.grad_clip must be a positive number or null, got {clip!r}")
     if not isinstance(cfg["model"]["name"], str):
         raise ConfigError("model.name must be a model name (see `convrnn models`)")

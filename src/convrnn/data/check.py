@@ -149,6 +149,26 @@ def _read_windows(ds, sr: SplitReport, indices: range | list[int], deep: bool) -
         )
 
 
+def _check_frames_agree(report: DatasetReport) -> None:
+    """A split whose frames (C, H, W) differ from the training split's is a problem (a model trained
+    on one cannot be tested on the other)."""
+    train = report.splits.get("train")
+    if train is None or train.shape is None:
+        return
+    for sr in report.splits.values():
+        if (
+            sr is not train
+            and sr.shape is not None
+            and not sr.error
+            and sr.shape[1:] != train.shape[1:]
+        ):
+            sr.error = (
+                f"frames are {sr.shape[1:]} (C, H, W) but the training split's are "
+                f"{train.shape[1:]}; a model trained on one cannot run on the other: make the "
+                "split files the same size (or set size= to resize every split)"
+            )
+
+
 def check_dataset(
     name: str,
     root: Any,
@@ -210,6 +230,7 @@ def check_dataset(
                 report.info = ds_info.to_dict()
         except _EXPECTED as e:
             sr.error = str(e) if str(e) else type(e).__name__
+    _check_frames_agree(report)
     if report.info is None:
         try:
             report.info = dataset_info(name, **options).to_dict()
