@@ -1,4 +1,4 @@
-"""Shared test helpers: tiny cells for protocol tests and small random digits."""
+"""Shared test helpers: tiny models and cells for protocol tests, small random digits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,24 @@ import pytest
 import torch
 from torch import nn
 
+import convrnn
 from convrnn.cells.base import Cell
+
+
+def tiny_model(name: str = "ms-convlstm", **overrides) -> convrnn.models.Forecaster:
+    """A small ``convrnn.build_model(name)``, seeded with 0 (4 layers of 8 channels, patch size 2).
+
+    ``overrides`` replace these defaults or add further ``build_model`` options.
+    """
+    torch.manual_seed(0)
+    options = {"hidden_channels": 8, "num_layers": 4, "patch_size": 2, **overrides}
+    return convrnn.build_model(name, **options)
+
+
+@pytest.fixture
+def tiny():
+    """:func:`tiny_model`, for tests that build small models."""
+    return tiny_model
 
 
 class ProbeCell(Cell):
