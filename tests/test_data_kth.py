@@ -1,40 +1,13 @@
 import importlib.util
 import shutil
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image
 
 from convrnn.data import DatasetError, MissingDataError, check_dataset, get_dataset
 from convrnn.data import video as video_module
-
-HAS_AV = importlib.util.find_spec("av") is not None
-H, W = 12, 16  # small stand-ins for KTH's 120x160
-
-
-def frame(n: int) -> np.ndarray:
-    return np.full((H, W), n * 5, dtype=np.uint8)
-
-
-def write_png_clip(root, action, name, n):
-    folder = root / action / name
-    folder.mkdir(parents=True)
-    for i in range(1, n + 1):
-        Image.fromarray(frame(i)).save(folder / f"{i}.png")
-
-
-def write_avi_clip(root, action, name, n):
-    (root / action).mkdir(parents=True, exist_ok=True)
-    rgb = np.stack([np.repeat(frame(i)[..., None], 3, -1) for i in range(1, n + 1)])
-    iio.imwrite(
-        root / action / f"{name}_uncomp.avi",
-        rgb,
-        plugin="pyav",
-        codec="ffv1",
-        fps=25,
-        out_pixel_format="gray",
-    )
+from tests.fixtures.kth import HAS_AV, H, W, write_avi_clip, write_png_clip
 
 
 @pytest.fixture(scope="module")
