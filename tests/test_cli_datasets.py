@@ -64,6 +64,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_dataset_trains_and_tests_through_the_cli(name, tmp_path):
     if name == "kth" and not HAS_AV:

@@ -119,6 +119,7 @@ def assert_same_training_pass(reference, other, frames, grad_atol=1e-5, relative
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=atol)
 
 
+@pytest.mark.slow
 def test_compiled_step_agrees_with_eager(tiny):
     eager = tiny(num_layers=2, hidden_channels=4, patch_size=1)
     compiled = tiny(num_layers=2, hidden_channels=4, patch_size=1, compile=True)

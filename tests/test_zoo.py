@@ -18,6 +18,7 @@ SIZE = 16
 ZOO = {"image_size": SIZE, "patch_size": 1}  # with tiny's 4 layers of 8 channels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("depth", [2, 3, 4, 5, 6])
 def test_shapes_at_every_depth(name, depth, tiny):
@@ -77,6 +78,7 @@ def moving_squares() -> torch.Tensor:
     return frames
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_tiny_overfit(name, tiny):
     model = tiny(name, num_layers=2, **ZOO)
