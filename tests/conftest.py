@@ -1,4 +1,4 @@
-"""Shared test helpers: tiny cells for protocol tests and small random digits."""
+"""Shared test helpers: tiny models and cells for protocol tests, small random digits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,25 @@ import pytest
 import torch
 from torch import nn
 
+import convrnn
 from convrnn.cells.base import Cell
+from tests.fixtures.mnist import write_mnist_cache
+
+
+def tiny_model(name: str = "ms-convlstm", **overrides) -> convrnn.models.Forecaster:
+    """A small ``convrnn.build_model(name)``, seeded with 0 (4 layers of 8 channels, patch size 2).
+
+    ``overrides`` replace these defaults or add further ``build_model`` options.
+    """
+    torch.manual_seed(0)
+    options = {"hidden_channels": 8, "num_layers": 4, "patch_size": 2, **overrides}
+    return convrnn.build_model(name, **options)
+
+
+@pytest.fixture
+def tiny():
+    """:func:`tiny_model`, for tests that build small models."""
+    return tiny_model
 
 
 class ProbeCell(Cell):
@@ -55,21 +73,6 @@ def digits() -> np.ndarray:
 @pytest.fixture
 def mnist_cache(tmp_path, monkeypatch):
     """A fake MNIST digit cache in a temporary $CONVRNN_DATA (blob digits; no download)."""
-    rng = np.random.default_rng(0)
-
-    def blobs(n):
-        d = np.zeros((n, 28, 28), dtype=np.uint8)
-        for i in range(n):
-            y, x = rng.integers(4, 18, size=2)
-            d[i, y : y + 10, x : x + 6] = 255
-        return d
-
-    root = tmp_path / "data"
-    (root / "mnist").mkdir(parents=True)
-    arrays = {}
-    for split, n in (("train", 30), ("val", 10), ("test", 10)):
-        arrays[f"{split}_images"] = blobs(n)
-        arrays[f"{split}_labels"] = np.zeros(n, dtype=np.int64)
-    np.savez(root / "mnist" / "mnist.npz", **arrays)
+    root = write_mnist_cache(tmp_path / "data")
     monkeypatch.setenv("CONVRNN_DATA", str(root))
     return root

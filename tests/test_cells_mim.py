@@ -6,7 +6,7 @@ import convrnn
 from convrnn.blocks import GateConv
 from convrnn.cells import LayerSpec, MIMCell
 from convrnn.stacks import resample
-from tests.cell_reference import conv_count, conv_terms
+from tests.cell_reference import conv_params, conv_terms
 
 
 def test_mim_layer_step_matches_official_equations():
@@ -125,8 +125,8 @@ def test_counts_and_the_faithful_option(stack, preset, hidden, expected):
     full = convrnn.build_model(f"{stack}mim", preset, image_size=64)
     lean = convrnn.build_model(f"{stack}mim", preset, image_size=64, faithful=False)
     c = hidden
-    mim_n = 2 * conv_count(c, 3 * c) + 2 * conv_count(c, c)  # x2h_n, n2h_n, diff2o, n2o
-    mim_s = 2 * conv_count(c, 4 * c) + conv_count(c, c)  # x2h_s, c2h_s, s2o
+    mim_n = 2 * conv_params(c, 3 * c) + 2 * conv_params(c, c)  # x2h_n, n2h_n, diff2o, n2o
+    mim_s = 2 * conv_params(c, 4 * c) + conv_params(c, c)  # x2h_s, c2h_s, s2o
     assert convrnn.count_parameters(full) == expected
     assert convrnn.count_parameters(full) - convrnn.count_parameters(lean) == mim_n + mim_s
     assert mim_n + mim_s == 153 * c * c + 17 * c

@@ -6,7 +6,7 @@ import torch
 import convrnn
 from convrnn.cells import MKLSTMCell
 from convrnn.registry import get_entry
-from tests.slow_convs import conv1x1, conv_of, conv_params, embed_and_head
+from tests.cell_reference import conv1x1, conv_of, conv_params, embed_and_head
 
 s, tanh = torch.sigmoid, torch.tanh
 

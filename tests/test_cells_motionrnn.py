@@ -9,7 +9,7 @@ import convrnn
 from convrnn.blocks import warp
 from convrnn.cells import MIMCell, MotionRNNCell
 from convrnn.cells.motionrnn import MotionGRU
-from tests.cell_reference import conv_count, conv_terms
+from tests.cell_reference import conv_params, conv_terms
 
 
 def bilinear(img: torch.Tensor, px: float, py: float) -> torch.Tensor:
@@ -232,12 +232,12 @@ def test_multiscale_twin_needs_larger_divisors():
 def motion_gru_count(c: int, k: int = 3) -> int:
     e, fl = c // 4, 2 * k * k
     return (
-        conv_count(c, e, 2)  # encoder, kernel 2 stride 2
-        + 3 * conv_count(e + fl, fl, 1)  # u, r, z
-        + conv_count(e, k * k, 1)  # mask
-        + conv_count(e * k * k, e, 1)  # merge
+        conv_params(c, e, 2)  # encoder, kernel 2 stride 2
+        + 3 * conv_params(e + fl, fl, 1)  # u, r, z
+        + conv_params(e, k * k, 1)  # mask
+        + conv_params(e * k * k, e, 1)  # merge
         + (e * c * 16 + c)  # deconv, kernel 4
-        + conv_count(2 * c, c, 1)  # gate
+        + conv_params(2 * c, c, 1)  # gate
     )
 
 

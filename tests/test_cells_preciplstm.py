@@ -6,7 +6,7 @@ import convrnn
 from convrnn.blocks.local_attention import LocalAttention, local_attention
 from convrnn.cells import PrecipLSTMCell
 from convrnn.cost import saved_tensor_bytes
-from tests.cell_reference import conv_count, conv_terms
+from tests.cell_reference import conv_params, conv_terms
 
 
 def local_attention_direct(q, k, v, window):
@@ -122,14 +122,14 @@ def test_counts(stack, preset, hidden, expected):
     assert convrnn.count_parameters(model) == expected
     c = hidden
     per_layer = (
-        2 * conv_count(c, 4 * c)  # x2h, h2h
-        + 3 * 2 * conv_count(c, 3 * c)  # m, ms, mt memories
-        + 4 * conv_count(c, c)  # c2o, ms2o, mt2o, m2o
-        + conv_count(4 * c, c, 1)  # 1x1 fusion
+        2 * conv_params(c, 4 * c)  # x2h, h2h
+        + 3 * 2 * conv_params(c, 3 * c)  # m, ms, mt memories
+        + 4 * conv_params(c, c)  # c2o, ms2o, mt2o, m2o
+        + conv_params(4 * c, c, 1)  # 1x1 fusion
         + 3 * c * c  # LA q, k, v
-        + conv_count(c, c)  # W after LA
+        + conv_params(c, c)  # W after LA
     )
-    assert expected == 6 * per_layer + conv_count(1, c, 1) + conv_count(c, 1, 1)
+    assert expected == 6 * per_layer + conv_params(1, c, 1) + conv_params(c, 1, 1)
 
 
 @pytest.mark.parametrize("la_num", [1, 4, 5, 30])

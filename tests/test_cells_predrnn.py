@@ -9,7 +9,7 @@ import convrnn
 from convrnn.cells import LayerSpec, PredRNNCell, PredRNNV2Cell
 from convrnn.cells.predrnn_v2 import decoupling_terms
 from convrnn.registry import get_entry
-from tests.slow_convs import conv1x1, conv_of, conv_params, embed_and_head
+from tests.cell_reference import conv1x1, conv_of, conv_params, embed_and_head
 
 s, tanh = torch.sigmoid, torch.tanh
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import convrnn
 from convrnn.cells import TrajGRUCell
 from convrnn.cells.trajgru import warp_links as warp
-from tests.slow_convs import conv1x1, conv_of, conv_params, embed_and_head
+from tests.cell_reference import conv1x1, conv_of, conv_params, embed_and_head
 
 
 def slow_warp(feature: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:

@@ -10,50 +10,31 @@ import pytest
 from convrnn.cli import main
 from convrnn.data import Normalizer
 from convrnn.predict import read_frames
-from tests import test_data_germany, test_data_hko7, test_data_taxibj
-from tests.test_data_kth import HAS_AV
+from tests.fixtures import germany, hko7, taxibj, typhoon
+from tests.fixtures.kth import HAS_AV, write_avi_clip, write_png_clip
 
 
 def write_taxibj(root):
-    test_data_taxibj.write_bj(root)
+    taxibj.write_bj(root)
     return {"test_windows": 50, "val_windows": 20}, (4, 4, None)
 
 
 def write_hko7(root):
-    test_data_hko7.hko_root.__wrapped__(root)
+    hko7.write_hko7(root)
     return {"size": 8}, (2, 2, None)
 
 
-def write_hko7_masks(root, valid: bool) -> None:
-    """A radarPNG_mask file (all ``valid``) for every PNG frame of the fixture."""
-    import zlib
-
-    import imageio.v3 as iio
-
-    for png in (root / "radarPNG").rglob("*.png"):
-        mask = np.full(iio.imread(png).shape, valid, bool)
-        path = (root / "radarPNG_mask" / png.relative_to(root / "radarPNG")).with_suffix(".mask")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(zlib.compress(mask.tobytes()))
-
-
 def write_germany(root):
-    test_data_germany.write_rydl(root / "RYDL.hdf5")
+    germany.write_rydl(root / "RYDL.hdf5")
     return {"size": 8}, (2, 2, None)
 
 
 def write_typhoon(root):
-    rng = np.random.default_rng(0)
-    np.save(root / "train.npy", rng.random((6, 12, 1, 8, 8)).astype(np.float32))
-    np.save(root / "test.npy", rng.random((3, 12, 1, 8, 8)).astype(np.float32))
+    typhoon.write_split_files(root)
     return {}, (8, 4, None)
 
 
 def write_kth(root):
-    from datetime import datetime  # noqa: F401  (keeps the fixture helpers importable)
-
-    from tests.test_data_kth import write_avi_clip, write_png_clip
-
     write_png_clip(root, "boxing", "person01_boxing_d1", 40)
     write_png_clip(root, "boxing", "person16_boxing_d1", 30)
     write_png_clip(root, "walking", "person20_walking_d1", 50)
@@ -83,6 +64,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_dataset_trains_and_tests_through_the_cli(name, tmp_path):
     if name == "kth" and not HAS_AV:
@@ -119,7 +101,7 @@ def test_dataset_trains_and_tests_through_the_cli(name, tmp_path):
         assert set(report["metrics"]["nowcast"]["csi"]) and "radar" in report
         assert report["radar"]["masked"] is False
     if name == "hko7":  # every pixel of the test day marked invalid: nothing left to score
-        write_hko7_masks(root, valid=False)
+        hko7.write_masks(root, valid=False)
         assert main(["test", str(run), "--pictures", "0", "--masks"]) == 0
         masked = json.loads((run / "metrics.json").read_text())
         assert masked["radar"]["masked"] is True and report["metrics"]["nowcast"]["b_mse"] > 0

@@ -10,6 +10,7 @@ import convrnn
 from convrnn.cli import main
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", convrnn.list_models())
 def test_every_model_trains_and_tests_through_the_cli(name, tmp_path, mnist_cache):
     run = tmp_path / "run"

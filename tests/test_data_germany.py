@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import h5py
 import numpy as np
@@ -6,21 +6,7 @@ import pytest
 
 from convrnn.data import DatasetError, MissingDataError, check_dataset, get_dataset
 from convrnn.units import GERMANY_ZR, rain_to_pixel
-
-S = 30  # stand-in for 900
-
-
-def keys_from(start: datetime, n: int, skip=()):
-    return [f"{start + timedelta(minutes=5 * k):%Y%m%d%H%M}" for k in range(n) if k not in skip]
-
-
-def write_rydl(path, extra=None):
-    with h5py.File(path, "w") as f:
-        for year, skip in ((2006, {60}), (2015, ()), (2016, ())):
-            for k, key in enumerate(keys_from(datetime(year, 6, 1), 100, skip)):
-                f.create_dataset(key, data=np.full((S, S), 0.01 * k, np.float32))  # mm per 5 min
-        for key, value in (extra or {}).items():
-            f.create_dataset(key, data=value)
+from tests.fixtures.germany import S, keys_from, write_rydl
 
 
 @pytest.fixture

@@ -7,33 +7,12 @@ from PIL import Image
 
 from convrnn.data import DatasetError, MissingDataError, check_dataset, get_dataset
 from convrnn.units import pixel_to_dbz
-
-S = 20  # stand-in for 480
-
-
-def write_day(png_root, day: datetime, count: int, skip=(), first_value=10):
-    folder = png_root / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
-    folder.mkdir(parents=True)
-    for k in range(count):
-        if k in skip:
-            continue
-        t = day + timedelta(minutes=6 * k)
-        Image.fromarray(np.full((S, S), first_value + k, np.uint8)).save(
-            folder / f"RAD{t:%y%m%d%H%M}00.png"
-        )
-    return folder
+from tests.fixtures.hko7 import S, write_hko7
 
 
 @pytest.fixture
 def hko_root(tmp_path):
-    png = tmp_path / "radarPNG"
-    write_day(png, datetime(2009, 3, 18), 30, skip={10})  # a gap at 01:00
-    write_day(png, datetime(2009, 3, 19), 11)
-    write_day(png, datetime(2009, 3, 20), 12, first_value=100)
-    (tmp_path / "hko7_rainy_train_days.txt").write_text("20090318\n")
-    (tmp_path / "hko7_rainy_valid_days.txt").write_text("2009-03-19\n")
-    (tmp_path / "hko7_rainy_test_days.txt").write_text("20090320,some rain\n")
-    return tmp_path
+    return write_hko7(tmp_path)
 
 
 def test_windows_never_cross_a_time_gap(hko_root):

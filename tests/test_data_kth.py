@@ -1,40 +1,13 @@
 import importlib.util
 import shutil
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image
 
 from convrnn.data import DatasetError, MissingDataError, check_dataset, get_dataset
 from convrnn.data import video as video_module
-
-HAS_AV = importlib.util.find_spec("av") is not None
-H, W = 12, 16  # small stand-ins for KTH's 120x160
-
-
-def frame(n: int) -> np.ndarray:
-    return np.full((H, W), n * 5, dtype=np.uint8)
-
-
-def write_png_clip(root, action, name, n):
-    folder = root / action / name
-    folder.mkdir(parents=True)
-    for i in range(1, n + 1):
-        Image.fromarray(frame(i)).save(folder / f"{i}.png")
-
-
-def write_avi_clip(root, action, name, n):
-    (root / action).mkdir(parents=True, exist_ok=True)
-    rgb = np.stack([np.repeat(frame(i)[..., None], 3, -1) for i in range(1, n + 1)])
-    iio.imwrite(
-        root / action / f"{name}_uncomp.avi",
-        rgb,
-        plugin="pyav",
-        codec="ffv1",
-        fps=25,
-        out_pixel_format="gray",
-    )
+from tests.fixtures.kth import HAS_AV, H, W, write_avi_clip, write_png_clip
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +43,7 @@ def opts(tmp_path, **kw):
     return {"size": 8, "cache_dir": tmp_path / "cache", **kw}
 
 
+@pytest.mark.slow
 def test_ms_rnn_protocol_windows_by_hand(kth_root, tmp_path):
     train = get_dataset("kth", kth_root, "train", **opts(tmp_path))
     # person01 boxing 1..40, stride 1, windows of 20: starts 1..21; person02 running 5..25 (list says 30,
@@ -95,6 +69,7 @@ def test_ms_rnn_protocol_windows_by_hand(kth_root, tmp_path):
     assert test[0].shape == (30, 1, 8, 8)
 
 
+@pytest.mark.slow
 def test_ms_lstm_protocol(kth_root, tmp_path):
     train = get_dataset("kth", kth_root, "train", **opts(tmp_path, protocol="ms-lstm"))
     assert [(train.clips[w.source].action, w.start) for w in train.windows] == [
@@ -180,6 +155,7 @@ def test_avi_without_pyav_names_the_extra(kth_root, tmp_path, monkeypatch):
         get_dataset("kth", kth_root, "test", **opts(tmp_path))
 
 
+@pytest.mark.slow
 def test_check_reports_counts_and_missing_clips(kth_root, tmp_path):
     report = check_dataset("kth", kth_root, **opts(tmp_path))
     assert report.ok, str(report)
@@ -191,6 +167,7 @@ def test_check_reports_counts_and_missing_clips(kth_root, tmp_path):
     assert bad.splits["train"].error is None
 
 
+@pytest.mark.slow
 def test_quick_check_says_what_it_read_and_deep_check_reads_every_window(kth_root, tmp_path):
     # train: person01 boxing starts 1..21 (windows 0..20), then person02 running (AVI, windows 21, 22);
     # frame 30 of person01 is only in windows 10..20, so the quick check never opens it
@@ -226,6 +203,7 @@ def test_a_frame_of_another_size_names_the_file(kth_root, tmp_path):
         get_dataset("kth", kth_root, "train", **opts(tmp_path))[5]
 
 
+@pytest.mark.slow
 def test_cli_deep_check_names_a_bad_frame_the_quick_check_misses(kth_root, tmp_path, capsys):
     from convrnn.cli import main
 

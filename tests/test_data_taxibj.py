@@ -1,42 +1,11 @@
-from datetime import date
-
 import h5py
 import numpy as np
 import pytest
 
 from convrnn.data import DatasetError, MissingDataError, check_dataset, get_dataset, taxibj
+from tests.fixtures.taxibj import write_bj
 
-DAYS = {  # year file -> days it holds (the 2014 file lacks 2014-03-03: a gap between runs)
-    13: [date(2013, 7, 1), date(2013, 7, 2), date(2013, 7, 3), date(2013, 7, 4)],
-    14: [date(2014, 3, 1), date(2014, 3, 2), date(2014, 3, 4)],
-    15: [date(2015, 3, 1), date(2015, 3, 2)],
-    16: [date(2015, 11, 1), date(2015, 11, 2)],
-}
 OPTS = {"test_windows": 50, "val_windows": 20}
-
-
-def write_bj(root, spike=True):
-    """Frame k of the concatenation has inflow k + 1 and outflow 2 (k + 1); 2013-07-04 misses slot 20."""
-    counter = 0
-    for year, days in DAYS.items():
-        dates, frames = [], []
-        for d in days:
-            for slot in range(1, 49):
-                if d == date(2013, 7, 4) and slot == 20:
-                    continue
-                dates.append(f"{d:%Y%m%d}{slot:02d}".encode())
-                counter += 1
-                frames.append(
-                    np.stack([np.full((32, 32), counter), np.full((32, 32), 2 * counter)])
-                )
-        data = np.asarray(frames, dtype=np.float64)
-        if year == 13:
-            data[5, 0, 0, 0] = -3.0  # negative flows are clamped to 0
-        if year == 16 and spike:
-            data[-2, 0, 0, 0] = 1e6  # in the last test window: must not enter the min-max fit
-        with h5py.File(root / taxibj.FILE_PATTERN.format(year), "w") as f:
-            f.create_dataset("data", data=data)
-            f.create_dataset("date", data=np.array(dates, dtype="S10"))
 
 
 @pytest.fixture

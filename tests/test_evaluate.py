@@ -7,7 +7,7 @@ import pytest
 from convrnn.cli import main
 from convrnn.errors import ConfigError
 from convrnn.evaluate import TestOptions, test_run
-from tests.test_cli import TINY
+from tests.fixtures.cli import TINY
 
 
 def test_options_are_checked_when_made():

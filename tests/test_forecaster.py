@@ -1,18 +1,9 @@
 import pytest
 import torch
 
-import convrnn
 from convrnn.models import Forecaster, patch, unpatch
 from convrnn.stacks import Flat
 from tests.conftest import ProbeCell
-
-
-def tiny(name="ms-convlstm", **kw):
-    torch.manual_seed(0)
-    kw.setdefault("hidden_channels", 8)
-    kw.setdefault("num_layers", 4)
-    kw.setdefault("patch_size", 2)
-    return convrnn.build_model(name, **kw)
 
 
 def test_patch_roundtrip_and_channel_order():
@@ -25,7 +16,7 @@ def test_patch_roundtrip_and_channel_order():
     torch.testing.assert_close(z[:, c * 16 + ph * 4 + pw], x[:, c, ph::4, pw::4])
 
 
-def test_forward_returns_every_next_frame():
+def test_forward_returns_every_next_frame(tiny):
     model = tiny()
     frames = torch.rand(3, 7, 1, 16, 16)
     out = model(frames, input_length=4)
@@ -33,7 +24,7 @@ def test_forward_returns_every_next_frame():
 
 
 @pytest.mark.parametrize(("t_in", "horizon"), [(1, 1), (1, 5), (3, 2), (6, 9)])
-def test_predict_any_length(t_in, horizon):
+def test_predict_any_length(t_in, horizon, tiny):
     model = tiny()
     out = model.predict(torch.rand(2, t_in, 1, 16, 16), horizon)
     assert out.shape == (2, horizon, 1, 16, 16)
@@ -41,7 +32,7 @@ def test_predict_any_length(t_in, horizon):
     assert not out.requires_grad
 
 
-def test_predict_equals_training_rollout_without_teacher():
+def test_predict_equals_training_rollout_without_teacher(tiny):
     model = tiny()
     frames = torch.rand(2, 8, 1, 16, 16)
     with torch.no_grad():
@@ -50,7 +41,7 @@ def test_predict_equals_training_rollout_without_teacher():
     torch.testing.assert_close(pred, train_out[:, 2:])
 
 
-def test_teacher_mask_selects_ground_truth_or_prediction():
+def test_teacher_mask_selects_ground_truth_or_prediction(tiny):
     model = tiny()
     frames = torch.rand(2, 6, 1, 16, 16)
     with torch.no_grad():
@@ -66,13 +57,13 @@ def test_teacher_mask_selects_ground_truth_or_prediction():
         assert torch.allclose(mixed[0], forced[0]) and torch.allclose(mixed[1], model(frames, 1)[1])
 
 
-def test_gradients_reach_all_parameters():
+def test_gradients_reach_all_parameters(tiny):
     model = tiny()
     model(torch.rand(2, 5, 1, 16, 16), 3).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-def test_checkpointing_gives_same_outputs_and_gradients():
+def test_checkpointing_gives_same_outputs_and_gradients(tiny):
     base = tiny()
     ckpt = tiny(checkpointing="step")
     ckpt.load_state_dict(base.state_dict())
@@ -85,7 +76,7 @@ def test_checkpointing_gives_same_outputs_and_gradients():
         torch.testing.assert_close(p.grad, q.grad)
 
 
-def test_forecaster_errors():
+def test_forecaster_errors(tiny):
     model = tiny()
     with pytest.raises(ValueError, match=r"\(B, T, C, H, W\)"):
         model(torch.rand(6, 1, 16, 16), 3)
@@ -107,7 +98,7 @@ def test_forecaster_errors():
         )
 
 
-def test_image_size_is_enforced_when_built_for_it():
+def test_image_size_is_enforced_when_built_for_it(tiny):
     model = tiny("convlstm", image_size=16, norm="layer")
     with pytest.raises(ValueError, match="image_size"):
         model(torch.rand(1, 4, 1, 32, 32), 2)
@@ -128,7 +119,8 @@ def assert_same_training_pass(reference, other, frames, grad_atol=1e-5, relative
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=atol)
 
 
-def test_compiled_step_agrees_with_eager():
+@pytest.mark.slow
+def test_compiled_step_agrees_with_eager(tiny):
     eager = tiny(num_layers=2, hidden_channels=4, patch_size=1)
     compiled = tiny(num_layers=2, hidden_channels=4, patch_size=1, compile=True)
     compiled.load_state_dict(eager.state_dict())
@@ -140,7 +132,7 @@ def test_compiled_step_agrees_with_eager():
 
 
 @pytest.mark.parametrize("name", ["ms-convlstm", "predrnn", "ms-motionrnn", "cms-lstm"])
-def test_channels_last_agrees_with_contiguous(name):
+def test_channels_last_agrees_with_contiguous(name, tiny):
     plain = tiny(name, num_layers=2, hidden_channels=4, image_size=16)
     nhwc = tiny(name, num_layers=2, hidden_channels=4, image_size=16, channels_last=True)
     nhwc.load_state_dict(plain.state_dict())

@@ -1,7 +1,5 @@
 import gzip
-import io
 import os
-import pickle
 import zipfile
 
 import numpy as np
@@ -16,6 +14,7 @@ from convrnn.data import (
     moving_mnist,
 )
 from convrnn.data import mnist as mnist_module
+from tests.fixtures.mnist import fake_pickle, write_idx
 
 
 def test_generator_is_deterministic_and_in_range(digits):
@@ -75,12 +74,6 @@ def test_classic_test_file(tmp_path):
         load_classic_test(tmp_path / "missing.npy")
 
 
-def write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 def test_fetch_from_idx_files(tmp_path):
     rng = np.random.default_rng(0)
     src = tmp_path / "idx"
@@ -111,13 +104,6 @@ def test_truncated_idx_is_rejected_without_cache(tmp_path):
     assert not (tmp_path / "data" / "mnist").exists() or not list(
         (tmp_path / "data" / "mnist").iterdir()
     )
-
-
-def fake_pickle(payload) -> bytes:
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb") as f:
-        pickle.dump(payload, f, protocol=4)
-    return buf.getvalue()
 
 
 def test_pickle_checksum_and_restricted_unpickler(tmp_path, monkeypatch):

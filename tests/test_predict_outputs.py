@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from convrnn.cli import main
-from tests.test_cli import TINY
+from tests.fixtures.cli import TINY
 
 
 @pytest.fixture

@@ -132,6 +132,7 @@ def test_import_stays_light():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_import_does_not_load_torch_until_a_model_is_built():
     code = (
         "import sys, convrnn; print('torch' in sys.modules); "

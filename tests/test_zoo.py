@@ -15,17 +15,14 @@ FLAT = list_models(stack="flat")
 SIZE = 16
 
 
-def tiny(name: str, depth: int = 4, **kw) -> convrnn.models.Forecaster:
-    torch.manual_seed(0)
-    kw.setdefault("hidden_channels", 8)
-    kw.setdefault("patch_size", 1)
-    return convrnn.build_model(name, num_layers=depth, image_size=SIZE, **kw)
+ZOO = {"image_size": SIZE, "patch_size": 1}  # with tiny's 4 layers of 8 channels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("depth", [2, 3, 4, 5, 6])
-def test_shapes_at_every_depth(name, depth):
-    model = tiny(name, depth)
+def test_shapes_at_every_depth(name, depth, tiny):
+    model = tiny(name, num_layers=depth, **ZOO)
     frames = torch.rand(2, 4, 1, SIZE, SIZE)
     assert model(frames, 2).shape == (2, 3, 1, SIZE, SIZE)
     assert model.predict(frames[:, :2], 3).shape == (2, 3, 1, SIZE, SIZE)
@@ -37,8 +34,8 @@ def test_shapes_at_every_depth(name, depth):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_gradients_reach_every_used_parameter(name):
-    model = tiny(name)
+def test_gradients_reach_every_used_parameter(name, tiny):
+    model = tiny(name, **ZOO)
     out, aux = model(torch.rand(2, 5, 1, SIZE, SIZE), 3, return_aux=True)
     loss = out.square().mean() + (aux if aux is not None else 0)
     loss.backward()
@@ -62,9 +59,9 @@ def parameters_outside_layer_norms(model: torch.nn.Module) -> int:
 
 
 @pytest.mark.parametrize("name", FLAT)
-def test_ms_twin_has_the_same_parameter_count(name):
-    assert parameters_outside_layer_norms(tiny(name)) == parameters_outside_layer_norms(
-        tiny(f"ms-{name}")
+def test_ms_twin_has_the_same_parameter_count(name, tiny):
+    assert parameters_outside_layer_norms(tiny(name, **ZOO)) == parameters_outside_layer_norms(
+        tiny(f"ms-{name}", **ZOO)
     )
 
 
@@ -81,9 +78,10 @@ def moving_squares() -> torch.Tensor:
     return frames
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_tiny_overfit(name):
-    model = tiny(name, depth=2)
+def test_tiny_overfit(name, tiny):
+    model = tiny(name, num_layers=2, **ZOO)
     frames = moving_squares()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
