@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,27 +17,28 @@ import torch
 import convrnn
 from convrnn.cli import main
 from convrnn.errors import ChoiceError, ConfigError
-
-TINY = [
-    "--model", "ms-convlstm", "--batch-size", "2",
-    "--set", "model.options.hidden_channels=8", "--set", "model.options.num_layers=2",
-    "--set", "data.input_length=3", "--set", "data.output_length=3",
-    "--set", "data.train_options.num_sequences=12", "--set", "data.val_options.num_sequences=4",
-    "--set", "data.test_options.num_sequences=4", "--set", "data.options.image_size=32",
-    "--set", "train.val_every=4", "--set", "train.checkpoint_every=2", "--set", "train.progress_bar=false",
-    "--set", "train.lr_schedule=cosine",
-]  # fmt: skip
+from tests.fixtures.cli import TINY
+from tests.fixtures.mnist import write_mnist_cache
 
 
 def weights(run_dir, which="last"):
     return torch.load(run_dir / "checkpoints" / f"{which}.ckpt", weights_only=True)
 
 
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    """One tiny run trained once for the module (6 iterations on blob digits)."""
+    root = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONVRNN_DATA", str(write_mnist_cache(root / "data")))
+        assert main(["train", *TINY, "--max-steps", "6", "--out", str(root / "run")]) == 0
+    return root / "run"
+
+
 @pytest.fixture
-def trained(tmp_path, mnist_cache):
-    run = tmp_path / "run"
-    assert main(["train", *TINY, "--max-steps", "6", "--out", str(run)]) == 0
-    return run
+def trained(trained_once, tmp_path, mnist_cache):
+    """A private copy of the module's trained run (tests may write into it)."""
+    return Path(shutil.copytree(trained_once, tmp_path / "run"))
 
 
 def test_train_test_predict(trained, tmp_path, capsys):

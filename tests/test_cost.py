@@ -1,6 +1,7 @@
 import gc
 import weakref
 
+import pytest
 import torch
 from torch import nn
 
@@ -174,6 +175,7 @@ def test_max_size_cli_table_shows_the_fit_error(capsys):
     assert "fit error" in header and row.split()[0] == "convlstm" and row.endswith("%")
 
 
+@pytest.mark.slow
 def test_cpu_peak_memory_is_not_hidden_by_the_parents_high_water_mark():
     from convrnn.cost import BenchSpec, bench_row
 
