@@ -593,9 +593,22 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``convrnn`` command."""
     args = build_parser().parse_args(argv)
+    from convrnn.errors import ConvrnnError, TrainingInterrupted
+
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+    except TrainingInterrupted as e:  # rank 0 reports; a DDP worker's failure would kill rank 0
+        if e.rank == 0:
+            print(f"convrnn {args.command}: {e}", file=sys.stderr)
+        return e.exit_code if e.rank == 0 else 0
+    except (
+        ConvrnnError,
+        ValueError,
+        KeyError,
+        FileNotFoundError,
+        FileExistsError,
+        RuntimeError,
+    ) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"convrnn {args.command}: error: {message}", file=sys.stderr)
         return 2
