@@ -59,6 +59,34 @@ class InputTypeError(InputError, TypeError):
     """Input of the wrong type or dtype (e.g. uint8 or float64 frames where float32 is expected)."""
 
 
+class OutputError(ConvrnnError, OSError):
+    """A file could not be written: no space left, quota exceeded, permission denied, read-only."""
+
+
+class TrainingInterrupted(ConvrnnError):
+    """SIGTERM or SIGINT stopped a training; ``exit_code`` is the status to exit with (143, 130).
+
+    ``iteration`` is the iteration ``checkpoint`` holds (``None`` when no checkpoint exists);
+    ``rank`` is the process's global rank, so that only rank 0 reports it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        signal_name: str,
+        exit_code: int,
+        iteration: int | None = None,
+        checkpoint: str | None = None,
+        rank: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+        self.iteration = iteration
+        self.checkpoint = checkpoint
+        self.rank = rank
+
+
 def check_choice(kind: str, value: Any, choices: Iterable[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``, else raise :class:`ChoiceError` listing them."""
     valid = list(choices)

@@ -13,8 +13,8 @@ from typing import Any
 
 from convrnn import config as config_lib
 from convrnn.data import Normalizer
-from convrnn.errors import RunError
-from convrnn.io import load_safe
+from convrnn.errors import CheckpointError, RunError
+from convrnn.io import load_checkpoint
 from convrnn.models.factory import build_model
 from convrnn.models.forecaster import Forecaster
 
@@ -65,8 +65,15 @@ def load_forecaster(
     build = read_build(run_dir)
     build.pop("compile", None)  # evaluation runs eagerly; compile again with model._step if needed
     model = build_model(**build)
-    state = load_safe(checkpoint_path(run_dir, checkpoint), map_location)["state_dict"]
+    path = checkpoint_path(run_dir, checkpoint)
+    state = load_checkpoint(path, map_location)["state_dict"]
     prefix = "model."
     weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:  # missing, unexpected or mis-shaped weights
+        raise CheckpointError(
+            f"checkpoint {path} does not hold the weights of the model in {Path(run_dir) / MODEL_FILE} "
+            f"({' '.join(str(e).split())[:300]}); use a checkpoint of this run (best or last)"
+        ) from None
     return model.eval()

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from convrnn.cli import bench, data, models, predict, test, train
-from convrnn.errors import ConvrnnError
+from convrnn.errors import ConvrnnError, TrainingInterrupted
 
 #: OS errors that mean a user's mistake (a wrong path, a file in the way, no permission)
 USER_OS_ERRORS: tuple[type[OSError], ...] = (
@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except (
+        TrainingInterrupted
+    ) as e:  # rank 0 reports; a DDP worker exiting non-zero would kill rank 0
+        if e.rank == 0:
+            print(f"convrnn {args.command}: {e}", file=sys.stderr)
+        return e.exit_code if e.rank == 0 else 0
     except (ConvrnnError, *USER_OS_ERRORS) as e:
         return _report(args.command, e)
 

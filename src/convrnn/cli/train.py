@@ -54,6 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "on a filesystem every node sees)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write the run into a non-empty folder that is not a convrnn run (files with the "
+        "run's names are replaced, others stay; nothing is deleted)",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --out from checkpoints/last.ckpt with its config.yaml; only "
@@ -152,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from convrnn.train.fit import train
 
     with launch.handing_down(run_dir):  # DDP workers re-run this command and must find this run
-        train(cfg, run_dir, resume=args.resume)
+        train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
     if launch.global_rank() == 0:
         print(f"run directory: {run_dir}")
         print(f"next: convrnn test {run_dir}")

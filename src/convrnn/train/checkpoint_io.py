@@ -6,7 +6,7 @@ from typing import Any
 
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from convrnn.io import load_safe, save_atomic
+from convrnn.io import load_checkpoint, save_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -20,4 +20,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None
     ) -> dict:
-        return load_safe(path, map_location if map_location is not None else "cpu")
+        return load_checkpoint(path, map_location if map_location is not None else "cpu")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +15,22 @@ import lightning.pytorch as pl
 import torch
 
 from convrnn import config as config_lib
-from convrnn.io import write_text_atomic
+from convrnn.errors import ConvrnnError, TrainingInterrupted
+from convrnn.io import output_error, write_text_atomic
 from convrnn.runs import CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE
 from convrnn.train.checkpoint_io import AtomicCheckpointIO
 from convrnn.train.datamodule import SequenceDataModule
+from convrnn.train.lock import RunLock, is_rank_zero
 from convrnn.train.module import ForecastModule, model_kwargs
+from convrnn.train.rundir import (
+    check_output_folder,
+    checkpoint_iteration,
+    last_checkpoint,
+    nothing_to_do,
+    remove_stale_temporaries,
+    resume_command,
+)
+from convrnn.train.signals import SignalStop
 
 
 class RunFiles(pl.Callback):
@@ -49,7 +64,8 @@ class RunFiles(pl.Callback):
                 text = json.dumps(self.normalizer.to_dict(), indent=2)
                 write_text_atomic(self.run_dir / NORMALIZER_FILE, text)
 
-    def _validates_at(self, iteration: int) -> bool:
+    def validates_at(self, iteration: int) -> bool:
+        """Whether a validation follows ``iteration`` (scheduled, or the last of this invocation)."""
         train = self.cfg["train"]
         return iteration % train["val_every"] == 0 or iteration >= config_lib.stop_iteration(
             self.cfg
@@ -59,8 +75,8 @@ class RunFiles(pl.Callback):
         self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, idx: int
     ) -> None:
         it = pl_module.iteration
-        if it % self.cfg["train"]["checkpoint_every"] == 0 and not self._validates_at(it):
-            self._save_last(trainer, pl_module)
+        if it % self.cfg["train"]["checkpoint_every"] == 0 and not self.validates_at(it):
+            self.save_last(trainer, pl_module)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         if trainer.sanity_checking:
@@ -76,9 +92,10 @@ class RunFiles(pl.Callback):
         if it % self.cfg["train"]["checkpoint_every"] == 0 or it >= config_lib.stop_iteration(
             self.cfg
         ):
-            self._save_last(trainer, pl_module)
+            self.save_last(trainer, pl_module)
 
-    def _save_last(self, trainer: pl.Trainer, pl_module: Any) -> None:
+    def save_last(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """Write ``last.ckpt`` (atomically, on rank 0) at the current iteration."""
         trainer.save_checkpoint(self.checkpoints / "last.ckpt", weights_only=False)
         pl_module.checkpointed_iteration = pl_module.iteration  # named by the non-finite guard
 
@@ -143,25 +160,103 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
     )
 
 
-def train(cfg: dict[str, Any], run_dir: str | Path, resume: bool = False) -> Path:
-    """Train ``cfg`` into ``run_dir`` (or continue it from ``last.ckpt`` with ``resume``); returns ``run_dir``."""
-    run_dir = Path(run_dir)
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
-    if resume and not ckpt.exists():
-        raise FileNotFoundError(
-            f"cannot resume: {ckpt} does not exist (train without --resume first)"
-        )
-    if not resume and ckpt.exists():
-        raise FileExistsError(
-            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
-        )
-    pl.seed_everything(cfg["train"]["seed"], workers=True, verbose=False)
-    datamodule = SequenceDataModule(cfg)
-    build = _build_for(cfg, datamodule)
-    module = ForecastModule(cfg, build)
-    files = RunFiles(run_dir, cfg, build, datamodule.normalizer())
-    trainer = _trainer(cfg, run_dir, [files])
-    trainer.fit(
-        module, datamodule=datamodule, ckpt_path=ckpt if resume else None, weights_only=True
+def _kept(run_dir: Path, iteration: int | None) -> str:
+    if iteration is None:
+        return "no checkpoint was written yet"
+    return (
+        f"{last_checkpoint(run_dir)} of iteration {iteration} is intact; once fixed, continue with: "
+        f"{resume_command(run_dir)}"
     )
+
+
+@contextmanager
+def _output_errors(run_dir: Path, kept: Any) -> Iterator[None]:
+    """Disk full / permission errors of the run's files as :class:`OutputError` (naming the kept checkpoint)."""
+    try:
+        yield
+    except OSError as e:
+        converted = output_error(e, run_dir, "choose another --out", f"; {kept()}")
+        if converted is None:
+            raise
+        where = Path(converted.filename or run_dir).resolve()
+        ours = where == run_dir.resolve() or run_dir.resolve() in where.parents
+        if not ours and e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise  # a file that is not the run's (the data): not a matter of --out
+        raise converted from e
+
+
+def train(
+    cfg: dict[str, Any], run_dir: str | Path, resume: bool = False, overwrite: bool = False
+) -> Path:
+    """Train ``cfg`` into ``run_dir`` (or continue it from ``last.ckpt`` with ``resume``); returns ``run_dir``.
+
+    One training per run (:class:`~convrnn.train.lock.RunLock`); a non-empty folder that is not
+    a run is refused unless ``overwrite`` (see :mod:`convrnn.train.rundir`); resuming a finished
+    run writes nothing; SIGTERM/SIGINT save ``last.ckpt`` and raise ``TrainingInterrupted``.
+    """
+    run_dir = Path(run_dir)
+    ckpt = last_checkpoint(run_dir)
+    rank_zero = is_rank_zero()
+    start = None
+    if resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(
+                f"cannot resume: {ckpt} does not exist (train without --resume first)"
+            )
+        start = checkpoint_iteration(ckpt)
+        done = nothing_to_do(run_dir, cfg, start)
+        if done is not None:
+            if rank_zero:
+                print(done)
+            return run_dir
+    elif rank_zero:
+        check_output_folder(run_dir, overwrite)
+    state: dict[str, Any] = {"module": None}
+
+    def kept() -> str:
+        module = state["module"]
+        return _kept(run_dir, module.checkpointed_iteration if module is not None else start)
+
+    created = rank_zero and not resume and not run_dir.exists()
+    try:
+        return _train_locked(cfg, run_dir, resume, ckpt, start, rank_zero, kept, state)
+    except TrainingInterrupted:
+        raise
+    except ConvrnnError:
+        # a mistake found before the first checkpoint (a bad data option, a missing file) leaves
+        # no half-made run behind: the folder this call created goes again
+        if created and not ckpt.exists() and run_dir.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train_locked(
+    cfg: dict[str, Any],
+    run_dir: Path,
+    resume: bool,
+    ckpt: Path,
+    start: int | None,
+    rank_zero: bool,
+    kept: Any,
+    state: dict[str, Any],
+) -> Path:
+    """The body of :func:`train` under the run lock, the signal handlers and the error mapping."""
+    # DDP workers Lightning starts for --devices N re-run train(): only rank 0 holds the lock
+    lock = RunLock(run_dir) if rank_zero else nullcontext()
+    with _output_errors(run_dir, kept), lock, SignalStop(run_dir, cfg, start) as stop:
+        if not resume and ckpt.exists():  # (again: another training may have ended meanwhile)
+            raise FileExistsError(
+                f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        if rank_zero:
+            remove_stale_temporaries(run_dir)
+        pl.seed_everything(cfg["train"]["seed"], workers=True, verbose=False)
+        datamodule = SequenceDataModule(cfg)
+        build = _build_for(cfg, datamodule)
+        module = state["module"] = ForecastModule(cfg, build)
+        stop.files = files = RunFiles(run_dir, cfg, build, datamodule.normalizer())
+        trainer = _trainer(cfg, run_dir, [files, stop])
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=ckpt if resume else None, weights_only=True
+        )
     return run_dir
