@@ -89,3 +89,36 @@ def test_a_relative_data_path_is_stored_absolute(series, monkeypatch):
 def test_python_api_errors_name_the_value():
     with pytest.raises(ConfigError, match="hidden_channels"):
         convrnn.build_model("convlstm", hidden_channels=0)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"
+        ),
+        RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    ],
+)
+def test_out_of_memory_gives_a_hint(monkeypatch, capsys, error):
+    import convrnn.cli.models as models_command
+
+    def boom(args):
+        raise error
+
+    monkeypatch.setattr(models_command, "run", boom)
+    assert main(["models"]) == 2
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "--batch-size" in err and "checkpointing=step" in err
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    import convrnn.cli.models as models_command
+
+    def bug(args):
+        raise RuntimeError("shape mismatch inside a kernel")
+
+    monkeypatch.setattr(models_command, "run", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        main(["models"])

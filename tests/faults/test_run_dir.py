@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from convrnn.cli import main
 from convrnn import config as config_lib
+from convrnn.cli import main
 from convrnn.train.fit import train
 from convrnn.train.lock import RunLock, holder
 from tests.faults.common import ckpt, snapshot, start, temporaries, wait_for

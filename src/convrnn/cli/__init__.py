@@ -48,19 +48,44 @@ def _report(command: str, message: object) -> int:
     return 2
 
 
+OOM_HINT = (
+    "out of memory: use a smaller --batch-size, --set model.options.checkpointing=step (a third "
+    "of the activations at ~1.35x the time), a larger model.options.patch_size, a smaller frame "
+    "size, or an ms- twin (about half the activations); `convrnn bench --max-size` estimates "
+    "what fits"
+)
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """A CUDA or CPU allocation failure (torch.OutOfMemoryError or the allocator's message)."""
+    text = str(e).lower()
+    return (
+        isinstance(e, MemoryError)
+        or type(e).__name__ == "OutOfMemoryError"
+        or "out of memory" in text
+        or "can't allocate memory" in text
+    )
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``convrnn`` command: a user's mistake prints ``error: ...`` and returns 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (
-        TrainingInterrupted
-    ) as e:  # rank 0 reports; a DDP worker exiting non-zero would kill rank 0
+    except TrainingInterrupted as e:  # rank 0 reports: a DDP worker exiting non-zero kills rank 0
         if e.rank == 0:
             print(f"convrnn {args.command}: {e}", file=sys.stderr)
         return e.exit_code if e.rank == 0 else 0
     except (ConvrnnError, *USER_OS_ERRORS) as e:
         return _report(args.command, e)
+    except (RuntimeError, MemoryError) as e:
+        if not _out_of_memory(e):
+            raise
+        return _report(args.command, f"{_first_line(e)}\n{OOM_HINT}")
 
 
 __all__ = ["build_parser", "main"]
