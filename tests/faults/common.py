@@ -11,15 +11,9 @@ from pathlib import Path
 
 import torch
 
-TINY = [
-    "--model", "ms-convlstm", "--batch-size", "2", "--max-steps", "8",
-    "--set", "model.options.hidden_channels=8", "--set", "model.options.num_layers=2",
-    "--set", "data.input_length=3", "--set", "data.output_length=3",
-    "--set", "data.train_options.num_sequences=12", "--set", "data.val_options.num_sequences=4",
-    "--set", "data.test_options.num_sequences=4", "--set", "data.options.image_size=32",
-    "--set", "train.val_every=4", "--set", "train.checkpoint_every=2", "--set", "train.progress_bar=false",
-    "--set", "train.lr_schedule=cosine",
-]  # fmt: skip
+from tests.fixtures.cli import TINY as CLI_TINY
+
+TINY = [*CLI_TINY, "--max-steps", "8"]  # the CLI tests' tiny run, 8 iterations
 
 
 def ckpt(run: Path, which: str = "last") -> dict:
