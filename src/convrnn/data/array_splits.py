@@ -17,7 +17,7 @@ import numpy as np
 
 from convrnn.data.array_sources import ARRAY_SUFFIXES, DEFAULT_MAX_IN_MEMORY, ArraySource
 from convrnn.data.errors import DatasetError, MissingDataError
-from convrnn.data.netcdf import NETCDF_SUFFIXES, NetCDFSource, is_netcdf, time_runs, time_step
+from convrnn.data.netcdf import NETCDF_SUFFIXES, NetCDFSource, is_netcdf, time_runs
 from convrnn.data.windows import Window, carve_validation, sliding_windows
 from convrnn.errors import ConfigError
 
@@ -124,8 +124,6 @@ def open_array(path: Path, fmt: ArrayFormat) -> tuple[ArraySource, str]:
     """The array at ``path`` and its layout (given, or the default for its number of axes)."""
     if is_netcdf(path):
         source: ArraySource | NetCDFSource = NetCDFSource(path, fmt.key)
-        if source.times is not None:
-            source.time_step = time_step(source.times, source.describe())
     else:
         source = ArraySource(path, fmt.key, max_in_memory_bytes=fmt.max_in_memory_bytes)
     chosen = fmt.layout or DEFAULT_LAYOUT.get(len(source.shape))
@@ -144,7 +142,9 @@ def tracks_of(source: ArraySource, layout: str, lo: int, hi: int) -> list[Track]
     if layout.startswith("N"):
         return [Track(source, layout, n, 0, source.shape[1]) for n in range(lo, hi)]
     times = getattr(source, "times", None)
-    if times is not None:  # one track per gap-free run of the time axis: no window crosses a gap
+    if (
+        times is not None and source.time_step is not None
+    ):  # one track per gap-free run of the time axis: no window crosses a gap
         runs = time_runs(times, source.time_step)
         cut = [(max(a, lo), min(b, hi)) for a, b in runs]
         return [Track(source, layout, None, a, b) for a, b in cut if b > a]

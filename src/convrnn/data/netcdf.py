@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from convrnn.data.windows import contiguous_runs
 from convrnn.errors import DatasetError, MissingDataError
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
@@ -195,6 +196,8 @@ class NetCDFSource:
         self.times = np.concatenate(times) if len(times) == len(self.files) else None
         if self.times is not None and not np.issubdtype(self.times.dtype, np.datetime64):
             self.times = None
+        #: the time axis' step (validated: no repeated or off-step time), None without one
+        self.time_step = None if self.times is None else time_step(self.times, self.describe_path())
         self._starts = np.cumsum([0, *self._counts])
         self._open: dict[int, Any] = {}
         self._pid: int | None = None
@@ -231,6 +234,10 @@ class NetCDFSource:
         state = self.__dict__.copy()
         state["_open"], state["_pid"] = {}, None
         return state
+
+    def describe_path(self) -> str:
+        """``path:variable``, for messages."""
+        return f"{self.path}:{self.key}"
 
     def describe(self) -> str:
         """``path:variable shape dtype (netcdf, N files)``."""
@@ -270,6 +277,6 @@ def time_step(times: np.ndarray, where: Any) -> np.timedelta64:
 
 def time_runs(times: np.ndarray, step: np.timedelta64) -> list[tuple[int, int]]:
     """Index ranges ``[i0, i1)`` of consecutive times ``step`` apart (windows never cross a gap)."""
-    breaks = np.flatnonzero(np.diff(times) != step) + 1
-    edges = [0, *breaks.tolist(), len(times)]
-    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+    return contiguous_runs(
+        times.astype("datetime64[ns]").astype(np.int64), int(step / np.timedelta64(1, "ns"))
+    )
