@@ -35,7 +35,12 @@ from skimage.metrics import structural_similarity
 from torch import Tensor
 
 from convrnn.errors import InputError
-from convrnn.metrics.inputs import as_tensor, check_same_shape, check_unit_frames
+from convrnn.metrics.inputs import (
+    as_tensor,
+    check_float_dtype,
+    check_same_shape,
+    check_unit_values,
+)
 from convrnn.metrics.state import SummedMetric
 
 FRAME_METRICS = ("mse", "mae", "psnr", "ssim")
@@ -80,10 +85,13 @@ class FrameMetrics(SummedMetric):
 
     def update(self, pred: Any, true: Any) -> None:
         """Add a batch of ``(N, T, C, H, W)`` predictions and targets in [0, 1]."""
-        check_unit_frames(pred, "pred", clipped=True)
-        check_unit_frames(true, "true")
-        p = as_tensor(pred, "pred", self.device).clamp(0.0, 1.0)
+        check_float_dtype(pred, "pred")
+        check_float_dtype(true, "true")
+        p = as_tensor(pred, "pred", self.device)
         t = as_tensor(true, "true", self.device)
+        check_unit_values(p, "pred", clipped=True)
+        check_unit_values(t, "true")
+        p = p.clamp(0.0, 1.0)
         check_same_shape(p, t)
         n, frames, _, height, width = p.shape
         if self.ssim and min(height, width) < 7:

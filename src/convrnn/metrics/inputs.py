@@ -80,26 +80,29 @@ def check_finite(x: np.ndarray, name: str) -> None:
 UNIT_TOLERANCE = 1e-3
 
 
-def check_unit_frames(x: Any, name: str, clipped: bool = False) -> None:
-    """Raise :class:`InputError` unless ``x`` holds finite floats in [0, 1] (any range if ``clipped``).
-
-    Predictions are clipped to [0, 1] by the papers' convention, so only their finiteness is
-    checked; targets outside [0, 1] or in an integer dtype (8-bit frames) are a units mistake.
-    """
+def check_float_dtype(x: Any, name: str) -> None:
+    """Raise :class:`InputError` unless ``x`` holds floats (8-bit frames are a units mistake)."""
     dtype = x.dtype if isinstance(x, Tensor | np.ndarray) else np.asarray(x).dtype
     floating = x.is_floating_point() if isinstance(x, Tensor) else np.issubdtype(dtype, np.floating)
     if not floating:
         raise InputError(
             f"{name} has dtype {dtype}; the metrics take floats in [0, 1] (8-bit frames: divide by 255)"
         )
-    t = x.detach() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
+
+
+def check_unit_values(t: Tensor, name: str, clipped: bool = False) -> None:
+    """Raise :class:`InputError` unless ``t`` is finite and in [0, 1] (any finite range if ``clipped``).
+
+    Predictions are clipped to [0, 1] by the papers' convention, so only their finiteness is
+    checked; targets outside [0, 1] are a units mistake.
+    """
     if t.numel() == 0:
         return
     finite = torch.isfinite(t)
     if not bool(finite.all()):
         bad = int((~finite).sum())
         raise InputError(f"{name} has {bad} NaN/inf values; replace them or mask them out")
-    lo, hi = float(t.min()), float(t.max())
+    lo, hi = (float(v) for v in torch.aminmax(t))
     if not clipped and (lo < -UNIT_TOLERANCE or hi > 1 + UNIT_TOLERANCE):
         raise InputError(
             f"{name} lies in [{lo:.4g}, {hi:.4g}] but the metrics take values in [0, 1]; "
