@@ -148,3 +148,35 @@ def test_netcdf_trains_and_tests_through_the_cli(tmp_path, capsys):
     assert main(["test", str(run)]) == 0
     report = (run / "metrics.json").read_text()
     assert '"csi"' in report  # a rain run is scored with the radar scores
+
+
+def test_forecast_netcdf_has_valid_times_grid_crs_units_nan_and_exact_zeros(tmp_path):
+    import xarray as xr
+
+    from convrnn.data.netcdf_forecast import forecast_dataset, write_forecast_netcdf
+
+    source = NetCDFSource(_written(tmp_path))
+    grid = source.grid
+    grid.time_step = source.time_step
+    forecast = np.zeros((3, 16, 16), dtype=np.float32)
+    forecast[:, 5, 5] = 12.5
+    forecast[:, 0, 0] = np.nan  # never observed
+    ds = forecast_dataset(forecast, grid, source.times[-1], source="convrnn convlstm, run R")
+    path = write_forecast_netcdf(tmp_path / "out" / "forecast.nc", ds)
+    back = xr.open_dataset(path)
+    expected = source.times[-1] + np.arange(1, 4) * np.timedelta64(5, "m")
+    np.testing.assert_array_equal(back["time"].values, expected)
+    var = back["rainfall_rate"]
+    assert var.attrs["units"] == "mm/h" and var.attrs["grid_mapping"] == "crs"
+    assert "source" in var.attrs and back["crs"].attrs["grid_mapping_name"] == "polar_stereographic"
+    assert {"x", "y", "lat", "lon"} <= set(back.coords)
+    values = var.values
+    assert np.isnan(values[:, 0, 0]).all() and (values[:, 5, 5] == 12.5).all()
+    assert (values[:, 3, 3] == 0.0).all()  # dry stays exactly dry
+    assert not list((tmp_path / "out").glob("*.tmp"))
+
+
+def _written(tmp_path):
+    path = tmp_path / "radar.nc"
+    write_rain_netcdf(path, times=6)
+    return path
