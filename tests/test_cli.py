@@ -235,8 +235,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
 
     original = ForecastModule.sequence_loss
 
-    def poisoned(self, preds, frames):
-        loss = original(self, preds, frames)
+    def poisoned(self, preds, frames, seen=None):
+        loss = original(self, preds, frames, seen)
         return loss * float("nan") if self.iteration == 4 else loss
 
     monkeypatch.setattr(ForecastModule, "sequence_loss", poisoned)
@@ -421,7 +421,9 @@ def test_non_finite_loss_before_any_checkpoint(tmp_path, mnist_cache, monkeypatc
     from convrnn.train.module import ForecastModule
 
     monkeypatch.setattr(
-        ForecastModule, "sequence_loss", lambda self, preds, frames: preds.sum() * float("inf")
+        ForecastModule,
+        "sequence_loss",
+        lambda self, preds, frames, seen=None: preds.sum() * float("inf"),
     )
     run = tmp_path / "inf"
     assert main(["train", *TINY, "--max-steps", "8", "--out", str(run)]) == 2

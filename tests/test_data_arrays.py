@@ -146,11 +146,13 @@ def test_folder_of_split_files_carves_validation(tmp_path):
 
 def test_bad_values_are_errors_naming_the_file(tmp_path):
     data = ramp(30) / 30
-    data[12, 1, 1] = np.nan
+    data[12, 1, 1] = np.inf
+    data[2, 1, 1] = np.nan  # NaN is "not observed": kept, never an error
     np.save(tmp_path / "n.npy", data)
     ds = get_dataset("arrays", tmp_path / "n.npy", "train", normalize="none", seq_len=4, stride=4)
-    ds[0]
-    with pytest.raises(DatasetError, match=r"n\.npy.*NaN"):
+    first = ds[0].numpy()
+    assert np.isnan(first[2, 0, 1, 1]) and np.isnan(first).sum() == 1
+    with pytest.raises(DatasetError, match=r"n\.npy.*infinite values.*NaN"):
         ds[3]  # frames 12..15
     np.save(tmp_path / "big.npy", ramp(30))
     ds = get_dataset("arrays", tmp_path / "big.npy", "train", normalize="none", seq_len=4, stride=4)

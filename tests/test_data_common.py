@@ -60,7 +60,9 @@ def test_normalizer_round_trips_and_json():
 def test_normalizer_radar_kinds():
     rain = Normalizer.rain("hko7")
     x = rain.transform(np.array([0.0, 0.5, -1.0, np.nan]).reshape(1, 1, 1, 4))
-    np.testing.assert_allclose(x[0, 0, 0], [0.0, 0.3283, 0.0, 0.0], atol=1e-4)
+    # negative rates are dry; NaN (not observed) stays NaN, never 0 mm/h
+    np.testing.assert_allclose(x[0, 0, 0], [0.0, 0.3283, 0.0, np.nan], atol=1e-4)
+    assert np.isnan(rain.inverse(x)[0, 0, 0, 3])
     assert rain.inverse(np.float64(0.3283)) == pytest.approx(0.5, rel=1e-3)
     dbz = Normalizer.from_dict(Normalizer.dbz().to_dict())
     np.testing.assert_allclose(dbz.transform(np.array([-10.0, 25.0, 60.0])), [0.0, 0.5, 1.0])

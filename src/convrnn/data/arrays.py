@@ -206,12 +206,15 @@ class ArraySequences(WindowDataset):
         track = self.tracks[window.source]
         raw = track.read(window.start, window.stop, window.step).astype(np.float32, copy=False)
         where = f"{track.source.describe()} frames {window.start}..{window.stop - 1}"
-        if not np.isfinite(raw).all() and self.normalizer.kind not in ("rain",):
-            raise DatasetError(f"{where}: NaN/inf values; clean the data or use normalize='rain'")
-        if self.normalizer.kind == "identity" and (raw.min() < 0.0 or raw.max() > 1.0):
+        # NaN is "not observed" (kept, then filled and masked); infinity is a mistake
+        if np.isinf(raw).any():
             raise DatasetError(
-                f"{where}: values in [{raw.min()}, {raw.max()}] but normalize='none' needs [0, 1]; "
-                "use normalize='minmax' or 'range'"
+                f"{where}: infinite values; mark pixels nobody observed as NaN, or replace them"
+            )
+        if self.normalizer.kind == "identity" and (np.nanmin(raw) < 0.0 or np.nanmax(raw) > 1.0):
+            raise DatasetError(
+                f"{where}: values in [{np.nanmin(raw)}, {np.nanmax(raw)}] but normalize='none' "
+                "needs [0, 1]; use normalize='minmax' or 'range'"
             )
         x = self.normalizer.transform(raw)
         return resize_frames(x, self.size)

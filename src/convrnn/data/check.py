@@ -22,6 +22,9 @@ class SplitReport:
     read: int = 0
     shape: tuple[int, ...] | None = None
     value_range: tuple[float, float] | None = None
+    #: pixels read, and how many of them were NaN (not observed, e.g. outside radar coverage)
+    pixels: int = 0
+    unobserved: int = 0
     lines: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -69,10 +72,16 @@ class DatasetReport:
                 out.append(f"  [{s.split}] ERROR: {s.error}")
                 continue
             lo, hi = s.value_range or (float("nan"), float("nan"))
+            coverage = ""
+            if s.unobserved:
+                coverage = (
+                    f", {100 * s.unobserved / s.pixels:.1f}% of pixels not observed (NaN: "
+                    "filled for the model, left out of the loss and the scores)"
+                )
             out.append(
                 f"  [{s.split}] {s.windows} windows ({s.read} read), each "
                 f"{tuple(s.shape or ())} (T, C, H, W), "
-                f"values in [{lo:.3f}, {hi:.3f}]"
+                f"values in [{lo:.3f}, {hi:.3f}]{coverage}"
             )
             for line in s.lines:
                 if line not in shown and not line.startswith(f"{s.split}: "):
@@ -123,8 +132,11 @@ def _read_windows(ds, sr: SplitReport, indices: range | list[int], deep: bool) -
                 raise ValueError(
                     f"shape {tuple(x.shape)}, but the first window read has {sr.shape}"
                 )
-            if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-                raise ValueError("values outside [0, 1] or NaN")
+            nan = int(np.isnan(x).sum())
+            if nan == x.size:
+                raise ValueError("no observed value: every pixel of the window is NaN")
+            if np.isinf(x).any() or np.nanmin(x) < 0 or np.nanmax(x) > 1:
+                raise ValueError("values outside [0, 1] or infinite")
         except _EXPECTED as e:
             bad += 1
             problems.setdefault(str(e) or type(e).__name__, i)
@@ -132,7 +144,9 @@ def _read_windows(ds, sr: SplitReport, indices: range | list[int], deep: bool) -
                 break
             continue
         sr.read += 1
-        lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
+        sr.pixels += x.size
+        sr.unobserved += nan
+        lo, hi = min(lo, float(np.nanmin(x))), max(hi, float(np.nanmax(x)))
     if sr.read:
         sr.value_range = (lo, hi)
     if problems:

@@ -8,11 +8,14 @@ Kinds:
   fixed range (:meth:`Normalizer.fixed_range`);
 * ``dbz``: reflectivity in dBZ -> the HKO-7 pixel ``(dBZ + 10) / 70``;
 * ``rain``: rain rate in mm/h -> dBZ with a Z-R law -> HKO-7 pixel; negative
-  or non-finite rates (no-data flags) map to 0. Rates below ``threshold``
+  rates map to 0 (dry). Rates below ``threshold``
   (mm/h) are dry: they map to pixel 0, and the inverse maps every pixel below
   the threshold's pixel back to exactly 0 mm/h (so 0 -> 0 exactly, and a dry
   forecast pixel is exactly dry); rates at or above it round-trip to float
   precision, up to the 60 dBZ cap of the pixel mapping.
+
+NaN means "not observed" (outside radar coverage) under every kind: it stays
+NaN both ways (:mod:`convrnn.data.coverage` fills and masks it).
 
 ``clip`` (default on) clips the result to [0, 1], so frames outside the
 training range (e.g. a test maximum above the training maximum) stay valid
@@ -22,6 +25,7 @@ inputs; the inverse of a clipped value is the range bound.
 from __future__ import annotations
 
 from collections.abc import Iterable
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,13 +150,13 @@ class Normalizer:
         elif self.kind == "dbz":
             y = dbz_to_pixel(x)
         else:
+            # negative rates are dry; NaN (not observed) stays NaN through every step
             if isinstance(x, torch.Tensor):
-                r = torch.nan_to_num(x.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0.0)
+                r = x.float().clamp_min(0.0)
             else:
-                r = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-                r = np.maximum(r, 0.0)
+                r = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
             if self.threshold > 0:
-                r = r * (r >= self.threshold)
+                r = r * (r >= self.threshold)  # NaN * False stays NaN
             y = rain_to_pixel(r, self.law)
         if self.clip:
             y = _clip(y, 0.0, 1.0)
@@ -215,18 +219,26 @@ def fit_minmax(
         c = np.asarray(chunk, dtype=np.float64)
         if c.ndim != 4 or c.shape[0] == 0:
             continue
-        if not np.isfinite(c).all():
+        if np.isinf(c).any():
             raise DatasetError(
-                "training data contain NaN/inf; clean them before fitting a min-max normalisation"
+                "training data contain infinite values; replace them with NaN (not observed) "
+                "or a number before fitting a min-max normalisation"
             )
+        if np.isnan(c).all():
+            continue  # nothing observed in this chunk
         axes = (0, 2, 3) if per_channel else None
-        cmin = np.atleast_1d(c.min(axis=axes))
-        cmax = np.atleast_1d(c.max(axis=axes))
-        lo = cmin if lo is None else np.minimum(lo, cmin)
-        hi = cmax if hi is None else np.maximum(hi, cmax)
+        with warnings.catch_warnings():  # a channel unobserved in a chunk gives NaN: skipped
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cmin = np.atleast_1d(np.nanmin(c, axis=axes))
+            cmax = np.atleast_1d(np.nanmax(c, axis=axes))
+        lo = cmin if lo is None else np.fmin(lo, cmin)
+        hi = cmax if hi is None else np.fmax(hi, cmax)
         frames += c.shape[0]
-    if lo is None:
-        raise DatasetError("no training frames to fit the min-max normalisation on")
+    if lo is None or np.isnan(lo).any():
+        raise DatasetError(
+            "no observed training values to fit the min-max normalisation on "
+            "(every value, or every value of a channel, is NaN)"
+        )
     if (hi <= lo).any():
         raise DatasetError(
             f"training data are constant ({lo} .. {hi}): min-max is undefined; "

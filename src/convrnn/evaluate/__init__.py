@@ -17,7 +17,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
+from convrnn.data.coverage import blank_unobserved, split_coverage, window_coverage
 from convrnn.errors import ConfigError
+from convrnn.evaluate.physical import (
+    THRESHOLDS,
+    PhysicalScores,
+    interval_minutes,
+    per_frame_columns,
+)
 from convrnn.evaluate.pictures import layer_output_grid, map_grid, save_block_maps, save_pictures
 from convrnn.evaluate.results import (
     NON_FINITE_NOTE,
@@ -193,6 +200,10 @@ def test_run(
             f"masked scores need a radar dataset with pixel masks (hko7); {cfg['data']['name']!r} "
             "has none"
         )
+    normalizer, info = getattr(dataset, "normalizer", None), getattr(dataset, "info", None)
+    physical = None
+    if normalizer is not None and normalizer.kind in THRESHOLDS:
+        physical = PhysicalScores(normalizer, ("model", *options.baselines))
     limit = options.max_sequences
     if limit is None:
         limit = cfg["eval"]["max_sequences"]
@@ -207,20 +218,26 @@ def test_run(
         nowcast = {name: NowcastMetrics(radar.thresholds, radar.law) for name in names}
     pictures: list[tuple[Tensor, Tensor]] = []
     first = 0  # index of the batch's first sequence (the loader does not shuffle)
-    for batch in loader:
+    for raw in loader:
+        batch, seen = split_coverage(raw)  # NaN (not observed) filled for the models
         pred, truth = forecast(model, batch, t_in, mode)
-        mask = None
+        # scored pixels: observed in every frame of the window, and valid in the dataset's masks
+        mask = None if seen is None else window_coverage(seen).cpu().numpy()
         if masks is not None:  # the masks of the scored frames, True = valid pixel
             window_masks = [masks.masks(i) for i in range(first, first + len(batch))]
-            mask = np.stack(window_masks)[:, t_in if mode == "future" else 1 :]
+            valid = np.stack(window_masks)[:, t_in if mode == "future" else 1 :]
+            mask = valid if mask is None else valid & mask
         first += len(batch)
         for name in names:
             p = pred if name == "model" else _baseline(name, batch, t_in, mode)
-            scores[name].update(p, truth)
+            scores[name].update(p, truth, mask)
             if name in nowcast:
                 nowcast[name].update(p, truth, mask)
+            if physical is not None:
+                physical.update(name, p, truth, mask)
         wanted = options.pictures - len(pictures)
-        pictures.extend((batch[i], pred[i]) for i in range(min(len(batch), max(wanted, 0))))
+        shown = blank_unobserved(pred, raw[:, :t_in])  # NaN where no input saw the pixel
+        pictures.extend((raw[i], shown[i]) for i in range(min(len(batch), max(wanted, 0))))
 
     results = {name: acc.compute() for name, acc in scores.items()}
     for name, acc in nowcast.items():
@@ -243,9 +260,15 @@ def test_run(
     }
     if radar is not None:
         report["radar"] = {**radar.to_dict(), "masked": masks is not None}
+    extra = None
+    if physical is not None:
+        step = interval_minutes(getattr(info, "interval", None))
+        # lead of the first scored frame after the last input: 1, or 2 - t_in for every next frame
+        report["physical"] = physical.compute(step, 1 if mode == "future" else 2 - t_in)
+        extra = per_frame_columns(report["physical"], names)
     metrics_file, per_frame_file = result_files(run_dir, options.split)
     non_finite = write_report(metrics_file, report)
-    write_per_frame_csv(per_frame_file, results)
+    write_per_frame_csv(per_frame_file, results, extra)
     save_pictures(model, pictures, t_in, mode, out, options)
     report["pictures"] = str(out)
     report["metrics_file"], report["per_frame_file"] = str(metrics_file), str(per_frame_file)

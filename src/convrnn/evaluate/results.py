@@ -26,16 +26,29 @@ def result_files(run_dir: str | Path, split: str) -> tuple[Path, Path]:
     return run_dir / f"metrics{suffix}.json", run_dir / f"metrics_per_frame{suffix}.csv"
 
 
-def write_per_frame_csv(path: Path, results: dict[str, dict[str, Any]]) -> None:
-    """One row per frame, one column per forecaster and ``*_per_frame`` metric (``model_mse`` ...)."""
+def write_per_frame_csv(
+    path: Path, results: dict[str, dict[str, Any]], extra: dict[str, list[Any]] | None = None
+) -> None:
+    """One row per frame, one column per forecaster and ``*_per_frame`` metric (``model_mse`` ...).
+
+    ``extra`` adds columns after ``frame`` (e.g. the lead time and scores in physical units).
+    """
     names = list(results)
-    metrics = [k[: -len("_per_frame")] for k in results[names[0]] if k.endswith("_per_frame")]
+    metrics = [
+        k[: -len("_per_frame")]
+        for k in results[names[0]]
+        if k.endswith("_per_frame") and isinstance(results[names[0]][k], list)
+    ]
     frames = len(results[names[0]][f"{metrics[0]}_per_frame"])
+    extra = extra or {}
     text = io.StringIO(newline="")
     writer = csv.writer(text)
-    writer.writerow(["frame"] + [f"{n}_{m}" for n in names for m in metrics])
+    writer.writerow(["frame", *extra] + [f"{n}_{m}" for n in names for m in metrics])
     for i in range(frames):
-        writer.writerow([i + 1] + [results[n][f"{m}_per_frame"][i] for n in names for m in metrics])
+        writer.writerow(
+            [i + 1, *(column[i] for column in extra.values())]
+            + [results[n][f"{m}_per_frame"][i] for n in names for m in metrics]
+        )
     write_text_atomic(path, text.getvalue())
 
 

@@ -12,8 +12,10 @@ Conventions (PredRNN / CMS-LSTM / MIM code, ``reference/official-cms-modernn-sa.
   ``data_range=255`` (7x7 uniform window, sample covariance), per image; both
   averaged over sequences;
 * every metric per frame, and its mean over frames;
-* a NaN anywhere in a frame makes that frame's MSE/MAE NaN, and so the mean
-  (a NaN score is never a mean of the finite part).
+* a validity ``mask`` (True = observed, e.g. inside radar coverage) limits
+  MSE/MAE sums and PSNR's mean squared error to the observed pixels; targets
+  may be NaN where the mask is False. SSIM, a windowed statistic, is computed
+  with unobserved pixels set to 0 in both images (they then agree there).
 
 :class:`FrameMetrics` is a ``torchmetrics.Metric`` with summed states (see
 :mod:`convrnn.metrics.state`): validation, ``convrnn test`` and
@@ -36,6 +38,7 @@ from torch import Tensor
 
 from convrnn.errors import InputError
 from convrnn.metrics.inputs import (
+    as_mask_tensor,
     as_tensor,
     check_float_dtype,
     check_same_shape,
@@ -52,10 +55,17 @@ def to_uint8(x: Tensor) -> Tensor:
     return (x * 255.0).to(torch.uint8)
 
 
-def psnr_uint8(pred_u8: Tensor, true_u8: Tensor) -> Tensor:
-    """PSNR per image of uint8 tensors ``(..., C, H, W)``: ``20 log10 255 - 10 log10 mse``."""
-    diff = pred_u8.double() - true_u8.double()
-    return PSNR_PEAK - 10.0 * torch.log10(diff.square().mean(dim=(-3, -2, -1)))
+def psnr_uint8(pred_u8: Tensor, true_u8: Tensor, valid: Tensor | None = None) -> Tensor:
+    """PSNR per image of uint8 tensors ``(..., C, H, W)``: ``20 log10 255 - 10 log10 mse``.
+
+    With ``valid`` (boolean, same shape) the mean squared error is over the valid pixels only.
+    """
+    square = (pred_u8.double() - true_u8.double()).square()
+    if valid is None:
+        mse = square.mean(dim=(-3, -2, -1))
+    else:  # pixels outside ``valid`` were zeroed in both images by the caller
+        mse = square.sum(dim=(-3, -2, -1)) / valid.sum(dim=(-3, -2, -1))
+    return PSNR_PEAK - 10.0 * torch.log10(mse)
 
 
 def ssim_uint8(pred_u8: np.ndarray, true_u8: np.ndarray) -> float:
@@ -83,16 +93,23 @@ class FrameMetrics(SummedMetric):
             self.add_frame_state(f"{k}_sum", (), (), torch.float64)
         self.add_count("num_sequences")
 
-    def update(self, pred: Any, true: Any) -> None:
-        """Add a batch of ``(N, T, C, H, W)`` predictions and targets in [0, 1]."""
+    def update(self, pred: Any, true: Any, mask: Any = None) -> None:
+        """Add a batch of ``(N, T, C, H, W)`` predictions and targets in [0, 1].
+
+        ``mask`` (boolean, broadcast to the targets; True = observed) scores observed pixels only.
+        """
         check_float_dtype(pred, "pred")
         check_float_dtype(true, "true")
         p = as_tensor(pred, "pred", self.device)
         t = as_tensor(true, "true", self.device)
+        check_same_shape(p, t)
+        valid = as_mask_tensor(mask, tuple(t.shape), self.device)
+        if valid is not None:  # unobserved pixels agree (0 and 0), so they add no error
+            p = p.masked_fill(~valid, 0.0)
+            t = t.masked_fill(~valid, 0.0)
         check_unit_values(p, "pred", clipped=True)
         check_unit_values(t, "true")
         p = p.clamp(0.0, 1.0)
-        check_same_shape(p, t)
         n, frames, _, height, width = p.shape
         if self.ssim and min(height, width) < 7:
             raise InputError(
@@ -106,7 +123,7 @@ class FrameMetrics(SummedMetric):
         if self.psnr or self.ssim:
             p8, t8 = to_uint8(p), to_uint8(t)
         if self.psnr:
-            self.psnr_sum += psnr_uint8(p8, t8).sum(dim=0)
+            self.psnr_sum += psnr_uint8(p8, t8, valid).sum(dim=0)
         if self.ssim:  # per image on the CPU (scikit-image)
             p8, t8 = p8.cpu().numpy(), t8.cpu().numpy()
             per_frame = [
@@ -129,10 +146,13 @@ class FrameMetrics(SummedMetric):
         return out
 
 
-def evaluate(pred: Any, true: Any, ssim: bool = True) -> dict[str, Any]:
-    """Metrics of ``(N, T, C, H, W)`` predictions against targets (both in [0, 1], arrays or tensors)."""
+def evaluate(pred: Any, true: Any, ssim: bool = True, mask: Any = None) -> dict[str, Any]:
+    """Metrics of ``(N, T, C, H, W)`` predictions against targets (both in [0, 1], arrays or tensors).
+
+    ``mask`` (True = observed pixel) scores observed pixels only; targets may be NaN elsewhere.
+    """
     metrics = FrameMetrics(ssim=ssim)
-    metrics.update(pred, true)
+    metrics.update(pred, true, mask)
     return metrics.compute()
 
 

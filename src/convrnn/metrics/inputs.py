@@ -66,6 +66,20 @@ def as_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray | None:
         raise InputError(f"mask of shape {m.shape} does not broadcast to {shape}") from e
 
 
+def as_mask_tensor(mask: Any, shape: tuple[int, ...], device: torch.device) -> Tensor | None:
+    """A boolean validity mask as a tensor on ``device``, broadcast to ``shape``, or None."""
+    if mask is None:
+        return None
+    if isinstance(mask, Tensor) and mask.dtype == torch.bool:
+        try:
+            return mask.to(device).expand(shape)
+        except RuntimeError as e:
+            raise InputError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to {shape}"
+            ) from e
+    return torch.from_numpy(np.ascontiguousarray(as_mask(mask, shape))).to(device)
+
+
 def check_finite(x: np.ndarray, name: str) -> None:
     """Raise :class:`InputError` if a float array holds NaN or inf, saying how many."""
     if np.issubdtype(x.dtype, np.floating):

@@ -50,16 +50,17 @@ def contingency_counts(
     """Counts ``(len(thresholds), T, 4)`` of (hits, misses, false alarms, correct negatives).
 
     ``pred`` and ``true`` are ``(N, T, C, H, W)`` in the units of ``thresholds``;
-    an event is ``value >= threshold``; counts are summed over N, C, H, W.
+    an event is ``value >= threshold``; counts are summed over N, C, H, W, of the
+    pixels where ``mask`` (True = valid) is True; both may be NaN where it is False.
     """
     p = as_array(pred, "pred")
     t = as_array(true, "true")
     check_same_shape(p, t)
-    check_finite(p, "pred")
-    check_finite(t, "true")
     m = as_mask(mask, p.shape)
-    axes = (0, 2, 3, 4)
     valid = m if m is not None else np.True_
+    check_finite(np.where(valid, p, 0), "pred")  # NaN is allowed where the mask is False
+    check_finite(np.where(valid, t, 0), "true")
+    axes = (0, 2, 3, 4)
     out = np.zeros((len(thresholds), p.shape[1], 4), dtype=np.int64)
     for k, thr in enumerate(thresholds):
         pe = p >= thr
@@ -201,9 +202,10 @@ class NowcastMetrics(SummedMetric):
         c = contingency_counts(p, t, self.pixel_thresholds, mask)
         w = balancing_weights(t, self.weight_pixel_thresholds, self.weights)
         m = as_mask(mask, t.shape)
+        diff = p - t
         if m is not None:
             w = w * m
-        diff = p - t
+            diff = np.where(m, diff, 0.0)  # NaN truth outside the mask adds nothing
         sums = np.stack(
             [(w * diff**2).sum(axis=(0, 2, 3, 4)), (w * np.abs(diff)).sum(axis=(0, 2, 3, 4))]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from convrnn.config import LOSS_REDUCTIONS as REDUCTIONS
@@ -10,13 +11,20 @@ from convrnn.errors import ChoiceError, InputError
 
 
 def frame_loss(
-    pred: Tensor, target: Tensor, kind: str = "l1+l2", reduction: str = "frame-sum"
+    pred: Tensor,
+    target: Tensor,
+    kind: str = "l1+l2",
+    reduction: str = "frame-sum",
+    observed: Tensor | None = None,
 ) -> Tensor:
     """Loss between ``(B, T, C, H, W)`` predictions and targets.
 
     ``frame-sum``: per frame the sum over C*H*W of the error, then the mean over
     (B, T) (MS-RNN ``loss.py``; the CMS-LSTM trainer's sum differs only by a
     constant factor). ``mean``: the mean over every element (``nn.MSELoss()``).
+    ``observed`` (boolean, broadcast to the targets) limits the loss to the
+    pixels that were observed: the sums skip the others, the mean is over the
+    observed ones; the targets may hold NaN where it is False.
     """
     if kind not in LOSSES:
         raise ChoiceError(f"loss={kind!r} is not one of {LOSSES}")
@@ -24,6 +32,9 @@ def frame_loss(
         raise ChoiceError(f"loss_reduction={reduction!r} is not one of {REDUCTIONS}")
     if pred.shape != target.shape:
         raise InputError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+    if observed is not None:
+        # fill before subtracting: a NaN target would give NaN gradients even where masked
+        target = torch.where(observed, target, pred.detach())
     diff = pred - target
     err = 0
     if kind in ("l2", "l1+l2"):
@@ -31,5 +42,7 @@ def frame_loss(
     if kind in ("l1", "l1+l2"):
         err = err + diff.abs()
     if reduction == "mean":
+        if observed is not None:
+            return err.sum() / observed.expand_as(err).sum().clamp_min(1)
         return err.mean()
     return err.flatten(2).sum(-1).mean()

@@ -11,6 +11,7 @@ from torchmetrics import MeanMetric
 
 from convrnn.cells.registry import get_entry
 from convrnn.config import stop_iteration
+from convrnn.data.coverage import split_coverage, window_coverage
 from convrnn.errors import NonFiniteLossError
 from convrnn.metrics import FrameMetrics
 from convrnn.models.factory import build_model
@@ -83,13 +84,16 @@ class ForecastModule(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    def sequence_loss(self, preds: Tensor, frames: Tensor) -> Tensor:
-        """The configured loss between predictions of frames 1..T-1 and the truth."""
+    def sequence_loss(self, preds: Tensor, frames: Tensor, seen: Tensor | None = None) -> Tensor:
+        """The configured loss between predictions of frames 1..T-1 and the truth.
+
+        ``seen`` (True = observed, the shape of ``frames``) leaves unobserved pixels out.
+        """
         train = self.cfg["train"]
-        target = frames[:, 1:]
-        if train["loss_frames"] == "future":
-            preds, target = preds[:, self.input_length - 1 :], target[:, self.input_length - 1 :]
-        return frame_loss(preds, target, train["loss"], train["loss_reduction"])
+        first = self.input_length if train["loss_frames"] == "future" else 1
+        preds = preds[:, first - 1 :]
+        mask = None if seen is None else seen[:, first:]
+        return frame_loss(preds, frames[:, first:], train["loss"], train["loss_reduction"], mask)
 
     def _kept_checkpoint(self) -> str:
         if self.checkpointed_iteration is None:
@@ -133,13 +137,14 @@ class ForecastModule(pl.LightningModule):
 
     def _optimise(self, frames: Tensor) -> Tensor:
         optimizer = self.optimizers()
+        frames, seen = split_coverage(frames)
         mask = self.schedule.mask(
             self.iteration, frames.shape[0], self.input_length, frames.shape[1], self.global_rank
         )
         if mask is not None:
             mask = mask.to(frames.device)
         preds, aux = self.model(frames, self.input_length, mask, return_aux=True)
-        loss = self.sequence_loss(preds, frames)
+        loss = self.sequence_loss(preds, frames, seen)
         if aux is not None:
             loss = loss + aux
         self._check_finite(loss)
@@ -170,12 +175,17 @@ class ForecastModule(pl.LightningModule):
 
     # -- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+        truth = batch
+        batch, seen = split_coverage(batch)
         preds = self.model(batch, self.input_length)
         b = batch.shape[0]
-        loss = self.sequence_loss(preds, batch).detach()
+        loss = self.sequence_loss(preds, batch, seen).detach()
         self.val_loss.update(loss.expand(b))  # the batch mean, b times
         self.log("val/loss", self.val_loss, batch_size=b)
-        self.val_frames.update(preds[:, self.input_length - 1 :], batch[:, self.input_length :])
+        scored = None if seen is None else window_coverage(seen)
+        self.val_frames.update(
+            preds[:, self.input_length - 1 :], truth[:, self.input_length :], scored
+        )
         if batch_idx == 0 and self.trainer.is_global_zero:
             self._log_picture(batch[0], preds[0])
 
