@@ -24,8 +24,8 @@ inputs; the inverse of a clipped value is the range bound.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
