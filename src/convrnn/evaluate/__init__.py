@@ -187,6 +187,7 @@ def test_run(
     t_in = cfg["data"]["input_length"]
     dataset = load_split(cfg, options.split, read_normalizer(run_dir))
     radar = getattr(getattr(dataset, "info", None), "radar", None)
+    interval = getattr(getattr(dataset, "info", None), "interval", None)  # for picture titles
     masks = dataset if options.masks else None
     if masks is not None and (radar is None or not hasattr(dataset, "masks")):
         raise ConfigError(
@@ -246,7 +247,7 @@ def test_run(
     metrics_file, per_frame_file = result_files(run_dir, options.split)
     non_finite = write_report(metrics_file, report)
     write_per_frame_csv(per_frame_file, results)
-    save_pictures(model, pictures, t_in, mode, out, options)
+    save_pictures(model, pictures, t_in, mode, out, options, read_normalizer(run_dir), interval)
     report["pictures"] = str(out)
     report["metrics_file"], report["per_frame_file"] = str(metrics_file), str(per_frame_file)
     report["non_finite"] = non_finite
