@@ -22,7 +22,6 @@ from convrnn.errors import ConfigError
 from convrnn.evaluate.physical import (
     THRESHOLDS,
     PhysicalScores,
-    interval_minutes,
     per_frame_columns,
 )
 from convrnn.evaluate.pictures import layer_output_grid, map_grid, save_block_maps, save_pictures
@@ -34,6 +33,7 @@ from convrnn.evaluate.results import (
 )
 from convrnn.metrics import FrameMetrics, NowcastMetrics, persistence
 from convrnn.models.forecaster import Forecaster
+from convrnn.viz import step_minutes
 from convrnn.runs import checkpoint_path, load_forecaster, read_config, read_normalizer
 from convrnn.train.data import load_split
 
@@ -194,6 +194,7 @@ def test_run(
     t_in = cfg["data"]["input_length"]
     dataset = load_split(cfg, options.split, read_normalizer(run_dir))
     radar = getattr(getattr(dataset, "info", None), "radar", None)
+    interval = getattr(getattr(dataset, "info", None), "interval", None)  # for picture titles
     masks = dataset if options.masks else None
     if masks is not None and (radar is None or not hasattr(dataset, "masks")):
         raise ConfigError(
@@ -262,14 +263,14 @@ def test_run(
         report["radar"] = {**radar.to_dict(), "masked": masks is not None}
     extra = None
     if physical is not None:
-        step = interval_minutes(getattr(info, "interval", None))
+        step = step_minutes(interval)
         # lead of the first scored frame after the last input: 1, or 2 - t_in for every next frame
         report["physical"] = physical.compute(step, 1 if mode == "future" else 2 - t_in)
         extra = per_frame_columns(report["physical"], names)
     metrics_file, per_frame_file = result_files(run_dir, options.split)
     non_finite = write_report(metrics_file, report)
     write_per_frame_csv(per_frame_file, results, extra)
-    save_pictures(model, pictures, t_in, mode, out, options)
+    save_pictures(model, pictures, t_in, mode, out, options, normalizer, interval)
     report["pictures"] = str(out)
     report["metrics_file"], report["per_frame_file"] = str(metrics_file), str(per_frame_file)
     report["non_finite"] = non_finite

@@ -10,7 +10,6 @@ thresholds in those units (:class:`~convrnn.metrics.ContingencyTable`, event
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,12 +22,6 @@ from convrnn.metrics.continuous import ContinuousScores
 
 #: event thresholds per unit kind: rain rates (mm/h) and reflectivity (dBZ)
 THRESHOLDS = {"rain": (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0), "dbz": (10.0, 20.0, 30.0, 40.0, 50.0)}
-
-
-def interval_minutes(interval: str | None) -> float | None:
-    """Minutes between frames from a dataset's ``interval`` text (``"5 min"``), None if not in time."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*min\s*", interval or "")
-    return float(match.group(1)) if match else None
 
 
 def lead_times(frames: int, step_minutes: float | None, first: int = 1) -> list[float | None]:

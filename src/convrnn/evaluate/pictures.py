@@ -1,4 +1,9 @@
-"""The pictures of ``convrnn test``: comparison strips and GIFs, layer outputs, attention/context maps."""
+"""The pictures of ``convrnn test``: comparison strips and GIFs, layer outputs, attention/context maps.
+
+Runs normalised as rain (mm/h) or reflectivity (dBZ) get radar pictures in
+those units (:mod:`convrnn.viz.radar`); every other run gets grey strips of
+its [0, 1] frames.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from convrnn.models.forecaster import Forecaster
-from convrnn.viz import comparison_grid, save_gif, save_png, sequence_grid
+from convrnn.viz import (
+    comparison_grid,
+    radar_gif,
+    radar_strip,
+    save_gif,
+    save_png,
+    sequence_grid,
+    step_minutes,
+)
+
+#: normalisations whose raw units are drawn as radar pictures
+RADAR_KINDS = ("rain", "dbz")
 
 
 def layer_output_grid(
@@ -75,6 +92,50 @@ def save_block_maps(
     return written
 
 
+def save_grey_pictures(
+    sequence: Tensor, pred: Tensor, input_length: int, mode: str, stem: Path
+) -> None:
+    """``stem.png``: inputs | truth | prediction | error in grey; ``stem.gif``: truth beside prediction."""
+    truth = sequence[input_length:] if mode == "future" else sequence[1:]
+    save_png(comparison_grid(sequence[:input_length], truth, pred), stem.with_suffix(".png"))
+    side_by_side = [sequence_grid([truth[t : t + 1], pred[t : t + 1]]) for t in range(len(pred))]
+    save_gif(side_by_side, stem.with_suffix(".gif"))
+
+
+def save_radar_pictures(
+    sequence: Tensor,
+    pred: Tensor,
+    input_length: int,
+    mode: str,
+    stem: Path,
+    normalizer: Any,
+    step: float | None,
+) -> None:
+    """``stem.png`` (input | observed | forecast) and ``stem.gif`` in the normaliser's raw units.
+
+    Under ``frames=all`` the forecast drawn is the rollout after the inputs (the
+    predictions of frames ``input_length ..``). NaN is drawn as no coverage, and
+    the forecast is NaN where no input frame was observed (as ``predict`` writes it).
+    """
+
+    def raw(frames: Tensor) -> np.ndarray:
+        values = frames.detach().float().cpu().numpy()[:, 0]
+        return np.asarray(normalizer.inverse(values), dtype=np.float64)
+
+    inputs, truth = raw(sequence[:input_length]), raw(sequence[input_length:])
+    forecast = raw(pred if mode == "future" else pred[input_length - 1 :])
+    forecast[:, np.isnan(inputs).all(axis=0)] = np.nan
+    drawing = {
+        "truth": truth,
+        "kind": normalizer.kind,
+        "units": normalizer.units,
+        "step_minutes": step,
+        "title": stem.name.replace("_", " "),
+    }
+    radar_strip(inputs, forecast, stem.with_suffix(".png"), **drawing)
+    radar_gif(inputs, forecast, stem.with_suffix(".gif"), **drawing)
+
+
 def save_pictures(
     model: Forecaster,
     pictures: Sequence[tuple[Tensor, Tensor]],
@@ -82,21 +143,25 @@ def save_pictures(
     mode: str,
     out: Path,
     options: Any,
+    normalizer: Any = None,
+    interval: Any = None,
 ) -> None:
     """``sequence_II.png``/``.gif`` of each ``(sequence, prediction)``, plus the maps ``options`` ask for.
 
     ``options`` is a :class:`convrnn.evaluate.TestOptions` (``layer_outputs``,
-    ``attention_maps``, ``context_maps``, ``map_layers``).
+    ``attention_maps``, ``context_maps``, ``map_layers``). With a ``rain`` or
+    ``dbz`` ``normalizer`` (the run's) the sequences are drawn as radar pictures
+    in its units, titled by lead time when ``interval`` (the dataset's
+    ``info.interval``, e.g. ``"5 min"``) is a time.
     """
     out.mkdir(exist_ok=True)
+    radar = getattr(normalizer, "kind", None) in RADAR_KINDS
     for i, (sequence, pred) in enumerate(pictures):
-        truth = sequence[input_length:] if mode == "future" else sequence[1:]
-        strip = comparison_grid(sequence[:input_length], truth, pred)
-        save_png(strip, out / f"sequence_{i:02d}.png")
-        side_by_side = [
-            sequence_grid([truth[t : t + 1], pred[t : t + 1]]) for t in range(len(pred))
-        ]
-        save_gif(side_by_side, out / f"sequence_{i:02d}.gif")
+        if radar and sequence.shape[1] == 1:
+            save_radar_pictures(sequence, pred, input_length, mode, out / f"sequence_{i:02d}",
+                                normalizer, step_minutes(interval))  # fmt: skip
+        else:
+            save_grey_pictures(sequence, pred, input_length, mode, out / f"sequence_{i:02d}")
         if options.layer_outputs:
             grid = layer_output_grid(model, sequence, input_length, len(pred))
             save_png(grid, out / f"layers_{i:02d}.png")

@@ -1,4 +1,4 @@
-"""Pictures: sequence grids (input | truth | prediction | error), PNG and GIF files."""
+"""Grey pictures of [0, 1] frames: sequence grids (input | truth | prediction | error), PNG and GIF files."""
 
 from __future__ import annotations
 
