@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
+from convrnn import progress
 from convrnn.errors import ConfigError
 from convrnn.evaluate.pictures import layer_output_grid, map_grid, save_block_maps, save_pictures
 from convrnn.evaluate.results import (
@@ -207,6 +208,7 @@ def test_run(
         nowcast = {name: NowcastMetrics(radar.thresholds, radar.law) for name in names}
     pictures: list[tuple[Tensor, Tensor]] = []
     first = 0  # index of the batch's first sequence (the loader does not shuffle)
+    bar = progress.bar(len(dataset), f"score {options.split}", unit="seq")
     for batch in loader:
         pred, truth = forecast(model, batch, t_in, mode)
         mask = None
@@ -221,6 +223,8 @@ def test_run(
                 nowcast[name].update(p, truth, mask)
         wanted = options.pictures - len(pictures)
         pictures.extend((batch[i], pred[i]) for i in range(min(len(batch), max(wanted, 0))))
+        bar.update(len(batch))
+    bar.close()
 
     results = {name: acc.compute() for name, acc in scores.items()}
     for name, acc in nowcast.items():
