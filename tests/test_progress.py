@@ -65,6 +65,15 @@ def test_train_bar_counts_the_iterations_with_a_total(trained_on_a_terminal):
     assert "train/loss=" in err and "step/s" in err
 
 
+def test_a_resumed_run_starts_its_bar_at_its_iteration(tmp_path, mnist_cache, capsys):
+    run = str(tmp_path / "run")
+    args = ["train", *TINY, "--set", "train.progress_bar=true", "--max-steps", "6", "--out", run]
+    assert main([*args, "--set", "train.stop_after=3", "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"next: convrnn train --out {run}")
+    code, _, err = run_cli(capsys, ["train", "--out", run, "--resume"])
+    assert code == 0 and re.search(r"train:  50%.*\| 3/6 \[", err) and re.search(r"\| 6/6 \[", err)
+
+
 def test_train_on_a_terminal_shows_no_lightning_banner(trained_on_a_terminal):
     _, _, err = trained_on_a_terminal
     assert not [word for word in BANNER if word in err]
@@ -173,6 +182,7 @@ def test_no_bar_with_quiet_or_when_stderr_is_not_a_terminal(
         ),
         ("You are using a CUDA device ('NVIDIA H200') that has Tensor Cores. To properly", True),
         ("LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]", True),
+        ("Restored all states from the checkpoint at runs/x/checkpoints/last.ckpt", True),
         ("distributed_backend=gloo", False),  # what DDP runs on: kept
     ],
 )

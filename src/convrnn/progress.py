@@ -20,10 +20,12 @@ from typing import Any
 
 _STATE = {"quiet": False, "verbose": False}
 
-#: Lightning's start-up banner and tips (its other messages, e.g. the DDP set-up, stay)
+#: Lightning's start-up banner, tips and checkpoint-restore lines (a resumed bar starts at its
+#: iteration); its other messages, e.g. the DDP set-up, stay
 BANNER = re.compile(
     r"(GPU|TPU|HPU|IPU) available: |💡 Tip: |`Trainer\(\w+=.*\)` was configured so "
     r"|You are using a CUDA device |LOCAL_RANK: \d+ - CUDA_VISIBLE_DEVICES: "
+    r"|Restoring states from the checkpoint path at |Restored all states from the checkpoint at "
 )
 #: the loggers those lines come from (Lightning's rank-zero helpers and its CUDA accelerator)
 BANNER_LOGGERS = (

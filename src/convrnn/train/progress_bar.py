@@ -57,12 +57,21 @@ class StepProgressBar(TQDMProgressBar):
         if batch_idx == 0:  # Lightning names it "Validation DataLoader 0": there is one loader
             self.val_progress_bar.set_description("validate", refresh=False)
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
-        module = trainer.lightning_module
+    def _start_at_iteration(self, trainer: pl.Trainer) -> None:
+        """The bar starts at the run's iteration (a resumed run's), its rate counts from there."""
         bar = self.train_progress_bar
         bar.reset(total=self.total)
-        bar.initial = bar.n = int(getattr(module, "iteration", 0))  # a resumed run starts there
+        bar.initial = bar.n = int(getattr(trainer.lightning_module, "iteration", 0))
         bar.refresh()
+
+    def on_train_start(self, trainer: pl.Trainer, *_: Any) -> None:
+        super().on_train_start()
+        self._start_at_iteration(trainer)  # a resumed run continues its epoch: no epoch start
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
+        self._start_at_iteration(
+            trainer
+        )  # (Lightning's would set the total to the unknown epoch's)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
