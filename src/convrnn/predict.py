@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from convrnn import progress
 from convrnn.errors import InputError
 from convrnn.io import save_npy_atomic
 from convrnn.models.forecaster import Forecaster
 from convrnn.runs import load_forecaster, read_normalizer
 
 PNG_SUFFIXES = (".png",)
+#: sequences forecast at once (the progress bar advances by this many)
+SEQUENCES_PER_BATCH = 16
 
 
 def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
@@ -149,7 +152,13 @@ def predict_run(
         normalizer = None
     frames = read_frames(input_path, normalizer)
     check_input(model, frames)
-    forecast = model.predict(torch.from_numpy(frames), horizon)
+    with progress.bar(len(frames), "forecast", unit="seq") as bar:
+        parts = []
+        for start in range(0, len(frames), SEQUENCES_PER_BATCH):
+            chunk = torch.from_numpy(frames[start : start + SEQUENCES_PER_BATCH])
+            parts.append(model.predict(chunk, horizon))
+            bar.update(len(chunk))
+    forecast = torch.cat(parts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npy_atomic(out / "forecast.npy", forecast.numpy())
@@ -158,8 +167,10 @@ def predict_run(
             out / "forecast_raw.npy",
             np.asarray(normalizer.inverse(forecast.numpy()), dtype=np.float32),
         )
-    for n, sequence in enumerate(forecast):
-        for t, frame in enumerate(sequence):
-            save_png(frame, out / f"seq{n:03d}" / f"frame_{t + 1:03d}.png")
-        save_gif(list(sequence), out / f"seq{n:03d}.gif")
+    with progress.bar(len(forecast), "pictures", unit="seq") as bar:
+        for n, sequence in enumerate(forecast):
+            for t, frame in enumerate(sequence):
+                save_png(frame, out / f"seq{n:03d}" / f"frame_{t + 1:03d}.png")
+            save_gif(list(sequence), out / f"seq{n:03d}.gif")
+            bar.update()
     return out

@@ -7,8 +7,10 @@ Forecaster) is :mod:`convrnn.models.factory`. Code inside the package imports
 those two, never this facade.
 """
 
+from convrnn.cells.base import COMPAT_MODES
 from convrnn.cells.registry import (
     FORECASTER_OPTIONS,
+    MODEL_OPTIONS,
     STACK_OPTIONS,
     STACKS,
     ModelEntry,
@@ -27,8 +29,10 @@ from convrnn.models.factory import (
 )
 
 __all__ = [
+    "COMPAT_MODES",
     "DEFAULTS",
     "FORECASTER_OPTIONS",
+    "MODEL_OPTIONS",
     "PRESETS",
     "STACKS",
     "STACK_OPTIONS",

@@ -10,7 +10,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from convrnn.errors import check_choice
+
 State = tuple[Tensor, ...]
+
+#: ``compat=``: ``"paper"`` (the default) computes the papers' maths; ``"official"`` reproduces the
+#: official MS-RNN code where convrnn deliberately fixed it (each affected model's notes say where)
+COMPAT_MODES = ("paper", "official")
+
+
+def check_compat(compat: str) -> str:
+    """``compat`` if it is one of :data:`COMPAT_MODES`, else a ChoiceError listing them."""
+    return check_choice("compat", compat, COMPAT_MODES)
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,7 @@ class LayerSpec:
     height: int | None = None
     width: int | None = None
     scale: int = 0  # the layer works at 1 / 2**scale of the stack's input size
+    compat: str = "paper"  # the model's compat= (see COMPAT_MODES), for cells that take it
 
 
 CellFactory = Callable[[LayerSpec], "Cell"]
@@ -42,6 +54,10 @@ class Cell(nn.Module):
     * ``m``: the zig-zag memory (PredRNN family); ``None`` for cells that do not
       use it, and ``None`` at the very first step, where a zig-zag cell starts
       from zeros.
+
+    A cell with ``takes_below`` true is also called with ``below=``: the output
+    of the layer directly below at this step, resampled to the cell's size,
+    without skips (MIM's official diagonal input under ``compat="official"``).
     """
 
     in_channels: int
@@ -49,9 +65,13 @@ class Cell(nn.Module):
     uses_zigzag: bool = False
     #: the cell's own height and width must be multiples of this (e.g. 2 for a cell that pools inside)
     size_multiple: int = 1
+    #: the stack also passes ``below=`` (the layer below's output, without skips)
+    takes_below: bool = False
 
-    #: constructor arguments a stack fills in from the LayerSpec, not user options
-    SPEC_ARGUMENTS = ("in_channels", "hidden_channels", "height", "width", "layer_index", "depth")
+    #: constructor arguments filled in from the LayerSpec (compat: the model's), not cell options
+    SPEC_ARGUMENTS = (
+        "in_channels", "hidden_channels", "height", "width", "layer_index", "depth", "compat",
+    )  # fmt: skip
 
     def __init__(self, in_channels: int | None = None, hidden_channels: int | None = None) -> None:
         super().__init__()
@@ -81,6 +101,7 @@ class Cell(nn.Module):
             "width": spec.width,
             "layer_index": spec.index,
             "depth": spec.depth,
+            "compat": spec.compat,
         }
         kwargs = {k: v for k, v in given.items() if k in accepted}
         return cls(spec.in_channels, spec.hidden_channels, **kwargs, **options)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from convrnn.blocks import ConvSpec, GatedMemory, MemoryOutput
-from convrnn.cells.base import Cell, State
+from convrnn.cells.base import Cell, State, check_compat
 from convrnn.cells.registry import register_model
 
 
@@ -55,7 +55,9 @@ class MIMCell(Cell):
     input, kept in its state. State: ``(h, c)`` in layer 0, ``(h, c, n, s,
     x_prev)`` above. ``faithful`` keeps the MIM-block parameters that the
     official code builds (but never uses) in layer 0, as ``unused_mim_n`` and
-    ``unused_mim_s``; they are not computed.
+    ``unused_mim_s``; they are not computed. ``compat="official"`` keeps the
+    layer below's output without skips (``below=``) as ``x_prev`` instead, as
+    the official code's diagonal input.
     """
 
     uses_zigzag = True
@@ -73,10 +75,13 @@ class MIMCell(Cell):
         layer_index: int = 0,
         height: int | None = None,
         width: int | None = None,
+        compat: str = "paper",
     ) -> None:
         super().__init__(in_channels, hidden_channels)
         self.forget_bias = forget_bias
         self.plain = layer_index == 0
+        # official diagonal input: the layer below's output at t-1 without the skip (below=)
+        self.takes_below = check_compat(compat) == "official" and not self.plain
         conv = ConvSpec(kernel_size, bias=bias, norm=norm, height=height, width=width)
         self.gates = conv.gate_conv([in_channels, hidden_channels], 4 * hidden_channels)
         self.memory = GatedMemory(in_channels, hidden_channels, conv, forget_bias=forget_bias)
@@ -97,9 +102,13 @@ class MIMCell(Cell):
         return (*zeros, *self.zero_state(batch, height, width, device, dtype, 1, self.in_channels))
 
     def step(
-        self, x: Tensor, state: State, m: Tensor | None
+        self, x: Tensor, state: State, m: Tensor | None, below: Tensor | None = None
     ) -> tuple[Tensor, Tensor, State, Tensor]:
-        """One step, also returning the output gate: ``(h, gate, new_state, new_m)``."""
+        """One step, also returning the output gate: ``(h, gate, new_state, new_m)``.
+
+        ``below`` (with ``takes_below``) is kept as the next step's ``x_prev``
+        instead of ``x``; ``None`` (a cell outside a stack) keeps ``x``.
+        """
         if m is None:
             m = self.zeros_like_memory(x)
         h, c = state[:2]
@@ -114,16 +123,16 @@ class MIMCell(Cell):
             d, n = self.mim_n(x - x_prev, n)
             t, s = self.mim_s(d, c, s)
             c = t + update
-            rest = (n, s, x)
+            rest = (n, s, below if self.takes_below and below is not None else x)
         m, _ = self.memory(x, m)
         h, gate = self.output.forward_with_gate(o, c, m)
         return h, gate, (h, c, *rest), m
 
     def forward(
-        self, x: Tensor, state: State, m: Tensor | None = None
+        self, x: Tensor, state: State, m: Tensor | None = None, below: Tensor | None = None
     ) -> tuple[Tensor, State, Tensor]:
         """One step: returns ``(h, new_state, new_m)``."""
-        h, _, state, m = self.step(x, state, m)
+        h, _, state, m = self.step(x, state, m, below)
         return h, state, m
 
 
@@ -141,7 +150,11 @@ MIM_NOTES = (
     "t-1), and in the MultiScale encoder too. In the MultiScale decoder layers that receive a skip, the "
     "official x includes the skip term (e.g. up(h3) + h1) but its x_{t-1} does not (up(h3_{t-1}) only), so "
     "the official difference is not a pure temporal difference; ours, x_t - x_{t-1} of the same summed input, "
-    "is. At t = 0 both use x_prev = 0.\n"
+    "is. At t = 0 both use x_prev = 0. compat='official' (a build option) reproduces the official "
+    "input: every layer >= 1 then keeps the layer below's output at t, resampled to its scale and "
+    "without the skip, as the next step's x_prev, so the MIM-N input in a skip-receiving decoder "
+    "layer is up(h_below,t) + skip_t - up(h_below,t-1); in the Flat stack and the MultiScale "
+    "encoder this is the same as the default (identical outputs), and the parameters are the same.\n"
     "Layer 0: the official code builds all MIM parameters in every layer and computes the MIM blocks in "
     "layer 0 without using them. With faithful=True (the default) layer 0 keeps those parameters, as "
     "unused_mim_n / unused_mim_s, so the counts equal the official ones (7,361,473 / 1,843,681), but does not "

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from convrnn.blocks.warp import warp
-from convrnn.cells.base import State
+from convrnn.cells.base import State, check_compat
 from convrnn.cells.mim import MIMCell
 from convrnn.cells.registry import register_model
 from convrnn.errors import ConfigError
@@ -18,7 +18,9 @@ class MotionGRU(nn.Module):
     """MotionGRU at half resolution: transient flow F (a GRU), trend D, warping of ``k * k`` flows, decoder and gate.
 
     ``forward(h, F, D) -> (X, F', D')`` with ``F`` and ``D`` of ``2 k^2`` channels
-    at half the size of ``h``; ``X = g h + (1 - g) H_dec``.
+    at half the size of ``h``; ``X = g h + (1 - g) H_dec``. ``official=True``
+    reproduces the official code's warp normalisation and its two reshapes
+    (:meth:`split_flows`, :meth:`merge_samples`).
     """
 
     def __init__(
@@ -29,8 +31,10 @@ class MotionGRU(nn.Module):
         *,
         bias: bool = True,
         neighbour_offsets: bool = False,
+        official: bool = False,
     ) -> None:
         super().__init__()
+        self.official = official
         if channels % 4:
             raise ConfigError(
                 f"MotionGRU encodes hidden_channels to hidden_channels / 4: hidden_channels must be a "
@@ -62,6 +66,29 @@ class MotionGRU(nn.Module):
         self.neighbour_offsets = neighbour_offsets
         self.register_buffer("offsets", offsets.view(1, self.flows, 2, 1, 1), persistent=False)
 
+    def split_flows(self, flow: Tensor) -> Tensor:
+        """``(B, 2K, H, W)`` -> ``(B, K, 2, H, W)``: flow ``k`` of a sample is its channels ``2k, 2k + 1``.
+
+        Official: the tensor is read straight as ``(K, B, 2, H, W)``, so for
+        batch > 1 sample ``b``'s flow ``k`` holds channels of other samples
+        (identical at batch 1).
+        """
+        b, _, hh, ww = flow.shape
+        if self.official:
+            return flow.reshape(self.flows, b, 2, hh, ww).transpose(0, 1)
+        return flow.view(b, self.flows, 2, hh, ww)
+
+    def merge_samples(self, warped: Tensor) -> Tensor:
+        """``(B, C, K, H, W)`` -> ``(B, C K, H, W)``: channel ``c K + k`` holds flow ``k`` of channel ``c``.
+
+        Official: the ``(B, C, H, W, K)`` tensor is reshaped straight to
+        ``(B, C K, H, W)``, which moves values across pixels (at any batch size).
+        """
+        b, c, k, hh, ww = warped.shape
+        if self.official:
+            warped = warped.permute(0, 1, 3, 4, 2)
+        return warped.reshape(b, c * k, hh, ww)
+
     def forward(self, h: Tensor, flow: Tensor, trend: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Returns ``(X, F', D')``."""
         if h.shape[-2] % 2 or h.shape[-1] % 2:
@@ -77,16 +104,13 @@ class MotionGRU(nn.Module):
         transient = u * z + (1 - u) * flow
         trend = trend + self.alpha * (flow - trend)
         flow = transient + trend
-        b, enc, hh, ww = e.shape
-        offsets = flow.view(
-            b, self.flows, 2, hh, ww
-        )  # flow k: channels 2k (x) and 2k + 1 (y) of its own sample
+        offsets = self.split_flows(flow)
         if self.neighbour_offsets:
             offsets = offsets + self.offsets.to(flow.dtype)
-        warped = warp(e, offsets) * torch.sigmoid(self.mask(e)).unsqueeze(
-            1
-        )  # (B, C/4, K, H/2, W/2)
-        dec = self.decode(self.merge(warped.reshape(b, enc * self.flows, hh, ww)))
+        mask = torch.sigmoid(self.mask(e)).unsqueeze(1)
+        warped = warp(e, offsets, official=True) if self.official else warp(e, offsets)
+        warped = warped * mask  # (B, C/4, K, H/2, W/2)
+        dec = self.decode(self.merge(self.merge_samples(warped)))
         g = torch.sigmoid(self.gate(torch.cat((dec, h), dim=1)))
         return g * h + (1 - g) * dec, flow, trend
 
@@ -117,11 +141,12 @@ class MotionRNNCell(MIMCell):
         neighbour_offsets: bool = False,
         layer_index: int = 0,
         depth: int = 1,
+        compat: str = "paper",
         **options: Any,
     ) -> None:
         super().__init__(
             in_channels, hidden_channels, kernel_size, bias=bias, faithful=faithful,
-            layer_index=layer_index, **options,
+            layer_index=layer_index, compat=compat, **options,
         )  # fmt: skip
         self.highway = layer_index < depth - 1
         if self.highway and in_channels != hidden_channels:
@@ -136,6 +161,7 @@ class MotionRNNCell(MIMCell):
                 alpha,
                 bias=bias,
                 neighbour_offsets=neighbour_offsets,
+                official=check_compat(compat) == "official",
             )
             self.add_module("motion" if self.highway else "unused_motion", motion)
 
@@ -150,13 +176,13 @@ class MotionRNNCell(MIMCell):
         return (*state, *self.zero_state(batch, *half, device, dtype, 2, self.motion.flow_channels))
 
     def forward(
-        self, x: Tensor, state: State, m: Tensor | None = None
+        self, x: Tensor, state: State, m: Tensor | None = None, below: Tensor | None = None
     ) -> tuple[Tensor, State, Tensor]:
         """One step: returns ``(h, new_state, new_m)``."""
         if not self.highway:
-            return super().forward(x, state, m)
+            return super().forward(x, state, m, below)
         flow, trend = state[-2:]
-        h, gate, mim_state, m = self.step(x, state[:-2], m)
+        h, gate, mim_state, m = self.step(x, state[:-2], m, below)
         motion, flow, trend = self.motion(h, flow, trend)
         h = motion + (1 - gate) * x
         return h, (h, *mim_state[1:], flow, trend), m
@@ -186,6 +212,11 @@ MOTIONRNN_NOTES = (
     "pixels across the spatial grid (the channels of the decoder's 1x1 conv then hold values from other "
     "positions); here the k^2 samples of each pixel become channels of that same pixel (channel c k^2 + j "
     "holds flow j of encoder channel c), which is what the code's shape comment intends.\n"
+    "compat='official' (a build option) reproduces all three: the warp normalisation (as TrajGRU's), "
+    "the flows read straight as (k^2, B, 2, H, W) (MotionGRU.split_flows; identical at batch 1), "
+    "and the warped (B, C/4, H, W, k^2) tensor reshaped straight to (B, C/4 k^2, H, W) "
+    "(MotionGRU.merge_samples; at any batch size); with the MIM part's official diagonal input "
+    "(see 'mim'). The parameters are the same.\n"
     "Last layer: MotionGRU's X is thrown away there (its F, D feed only itself), so it is not computed; "
     "faithful=True (the default) keeps its parameters as unused_motion for the official counts "
     "(7,560,547 / 1,899,859), faithful=False drops them (and layer 0's MIM blocks, see 'mim'). The cell "

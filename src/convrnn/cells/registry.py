@@ -26,6 +26,8 @@ STACKS = ("flat", "multiscale")
 #: leaf needs no import of them; tests/test_registry.py checks them against their signatures)
 STACK_OPTIONS: dict[str, tuple[str, ...]] = {"flat": (), "multiscale": ("skip",)}
 FORECASTER_OPTIONS = ("embed", "checkpointing", "compile", "channels_last")
+#: options of every model, whatever its cell: compat= ("paper" | "official", see cells.base)
+MODEL_OPTIONS = ("compat",)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class ModelEntry:
 
     def option_names(self) -> tuple[str, ...]:
         """Every keyword option ``build_model`` accepts for this model."""
-        return (*self.cell_option_names(), *STACK_OPTIONS[self.stack], *FORECASTER_OPTIONS)
+        return (
+            *self.cell_option_names(), *STACK_OPTIONS[self.stack], *FORECASTER_OPTIONS,
+            *MODEL_OPTIONS,
+        )  # fmt: skip
 
     def build_cell(self, spec: LayerSpec, **options: Any) -> Cell:
         """The cell of layer ``spec``: this model's defaults, overridden by ``options``."""

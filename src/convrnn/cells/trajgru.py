@@ -7,19 +7,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from convrnn.blocks import ConvSpec, warp
-from convrnn.cells.base import Cell, State
+from convrnn.cells.base import Cell, State, check_compat
 from convrnn.cells.registry import register_model
 from convrnn.errors import ConfigError
 
 
-def warp_links(feature: Tensor, flows: Tensor) -> Tensor:
+def warp_links(feature: Tensor, flows: Tensor, *, official: bool = False) -> Tensor:
     """:func:`convrnn.blocks.warp` in TrajGRU's layout: one sample of ``feature`` per link.
 
     ``feature`` is ``(B, C, H, W)``; ``flows`` is ``(B, 2L, H, W)`` with channels
     ``(u_1, v_1, u_2, v_2, ...)`` in pixels (``u`` along the width). Returns
     ``(B, L*C, H, W)``, link-major: ``out[:, l*C + c, y, x] = feature[:, c, y + v_l, x + u_l]``,
     zero outside the frame; a zero flow returns ``feature`` exactly and an
-    integer flow shifts it by exactly that many pixels.
+    integer flow shifts it by exactly that many pixels (``official=True``: the
+    official code's half-pixel normalisation, see :func:`convrnn.blocks.warp`).
     """
     b, c, h, w = feature.shape
     if flows.dim() != 4 or flows.shape[1] % 2 or flows.shape[0] != b or flows.shape[2:] != (h, w):
@@ -27,7 +28,7 @@ def warp_links(feature: Tensor, flows: Tensor) -> Tensor:
             f"flows must be (B, 2L, H, W) = ({b}, 2L, {h}, {w}), got {tuple(flows.shape)}"
         )
     links = flows.shape[1] // 2
-    out = warp(feature, flows.reshape(b, links, 2, h, w))  # (B, C, L, H, W)
+    out = warp(feature, flows.reshape(b, links, 2, h, w), official=official)  # (B, C, L, H, W)
     return out.transpose(1, 2).reshape(b, links * c, h, w)
 
 
@@ -41,7 +42,8 @@ class TrajGRUCell(Cell):
     * ``h = (1 - z) h~ + z h``
 
     LeakyReLU slope 0.2. The state is ``(h,)``. Options: ``kernel_size`` (of the
-    x-, flow-feature and flow convolutions), ``links`` (L), ``bias``.
+    x-, flow-feature and flow convolutions), ``links`` (L), ``bias``; ``compat``
+    (the model's): ``"official"`` warps with the official normalisation.
     """
 
     def __init__(
@@ -52,8 +54,10 @@ class TrajGRUCell(Cell):
         *,
         links: int = 10,
         bias: bool = True,
+        compat: str = "paper",
     ) -> None:
         super().__init__(in_channels, hidden_channels)
+        self.official = check_compat(compat) == "official"
         if not isinstance(links, int) or links < 1:
             raise ConfigError(
                 f"links must be a positive integer (the number of flows), got {links!r}"
@@ -81,7 +85,7 @@ class TrajGRUCell(Cell):
     ) -> tuple[Tensor, State, None]:
         """One step: returns ``(h, (h,), None)``."""
         (h,) = state
-        warped = warp_links(h, -self.flows(x, h))
+        warped = warp_links(h, -self.flows(x, h), official=self.official)
         z_x, r_x, h_x = self.input_gates(x).chunk(3, dim=1)
         z_h, r_h, h_h = self.project(warped).chunk(3, dim=1)
         z = torch.sigmoid(z_x + z_h)
@@ -106,6 +110,10 @@ register_model(
         "align_corners=False, so even a zero flow resamples the state with a half-pixel shift and a "
         "W/(W-1) stretch. Here the grid uses the align_corners=False convention throughout "
         "((2p + 1)/W - 1), so a zero flow is the identity and an integer flow an exact shift. "
+        "compat='official' (a build option) reproduces the official warp: grid 2p/(W - 1) - 1 "
+        "(W = 1: / 1) sampled with align_corners=False, so a zero flow samples pixel p at "
+        "p W/(W - 1) - 1/2 (a half-pixel shift at the first pixel, growing to a half pixel the other "
+        "way at the last); nothing else changes (same parameters). "
         "All L warps run as one grid_sample over the state (grids stacked along the height), "
         "without repeating the state L times. Flows are in pixels of the layer's own resolution."
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from convrnn import progress
 from convrnn.cli import bench, data, models, predict, test, train
 from convrnn.errors import ConvrnnError, TrainingInterrupted
 
@@ -29,15 +30,47 @@ COMMANDS = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version, from its metadata."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("convrnn")
+    except PackageNotFoundError:  # a source tree on PYTHONPATH, never installed
+        return "unknown (not installed: pip install -e .)"
+
+
+def _noise_options() -> argparse.ArgumentParser:
+    """``--quiet`` and ``--verbose``, shared by every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they are drawn only when stderr is a terminal)",
+    )
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show Lightning's start-up banner and tips and known deprecation warnings",
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``convrnn`` command."""
     parser = argparse.ArgumentParser(
         prog="convrnn",
         description="Convolutional recurrent networks for spatiotemporal prediction.",
     )
+    parser.add_argument("--version", action="version", version=f"convrnn {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    common = _noise_options()
     for name, command in COMMANDS.items():
-        p = sub.add_parser(name, help=command.HELP, description=command.DESCRIPTION)
+        p = sub.add_parser(
+            name, help=command.HELP, description=command.DESCRIPTION, parents=[common]
+        )
         command.add_arguments(p)
         p.set_defaults(handler=command.run)
     return parser
@@ -74,6 +107,7 @@ def _first_line(e: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``convrnn`` command: a user's mistake prints ``error: ...`` and returns 2."""
     args = build_parser().parse_args(argv)
+    progress.configure(quiet=args.quiet, verbose=args.verbose)
     try:
         return args.handler(args)
     except TrainingInterrupted as e:  # rank 0 reports: a DDP worker exiting non-zero kills rank 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
+from convrnn import progress
 from convrnn.cli import types
 from convrnn.cli.options import add_set
 
@@ -105,21 +107,33 @@ def run(args: argparse.Namespace) -> int:
 
     (height, width), (t_in, t_out) = args.size, args.frames
     options = parse_set(args.set)
-    rows = []
-    for name in args.models.split(","):
-        spec = BenchSpec(
-            name, args.preset, height, width, t_in, t_out, args.batch, args.device, options
-        )
-        if args.max_size:
-            rows.append(max_square_size(spec, args.budget, probe_sizes=args.probe_sizes))
-            if not args.json:
-                print_max_size_row(rows[-1], args.probe_sizes, header=len(rows) == 1)
-        else:
-            rows.append(
-                bench_row(spec, timing=not args.no_timing, peak_memory=not args.no_peak_memory)
+    names = args.models.split(",")
+    rows: list[dict[str, Any]] = []
+    with progress.bar(len(names), "bench", unit="row") as bar:
+        for name in names:
+            bar.set_postfix_str(name)
+            spec = BenchSpec(
+                name, args.preset, height, width, t_in, t_out, args.batch, args.device, options
             )
+            if args.max_size:
+                rows.append(max_square_size(spec, args.budget, probe_sizes=args.probe_sizes))
+            else:
+                rows.append(
+                    bench_row(spec, timing=not args.no_timing, peak_memory=not args.no_peak_memory)
+                )
             if not args.json:
-                print_bench_row(rows[-1], header=len(rows) == 1)
+                with progress.printing():
+                    if args.max_size:
+                        print_max_size_row(rows[-1], args.probe_sizes, header=len(rows) == 1)
+                    else:
+                        print_bench_row(rows[-1], header=len(rows) == 1)
+            bar.update()
     if args.json:
         print(json.dumps(rows, indent=2))
+    # stdout holds only the table (or the JSON): the closing note goes to stderr
+    print(
+        f"bench: {len(rows)} row(s) measured; nothing written to disk (redirect stdout to keep "
+        "them, e.g. --json > bench.json)",
+        file=sys.stderr,
+    )
     return 0

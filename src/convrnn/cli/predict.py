@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from convrnn.cli.options import add_checkpoint, add_run
 
@@ -27,10 +28,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint(p)
 
 
+#: array files predict may write, listed in the closing line when this call wrote them
+FORECAST_FILES = ("forecast.npy", "forecast_raw.npy", "forecast.nc")
+
+
+def closing_line(out: Path) -> str:
+    """What this call wrote into ``out``: the arrays (with the forecast's shape) and the pictures."""
+    import numpy as np
+
+    first = (out / FORECAST_FILES[0]).stat().st_mtime  # written first: older files are stale
+    arrays = [
+        n for n in FORECAST_FILES if (out / n).exists() and (out / n).stat().st_mtime >= first
+    ]
+    shape = np.load(out / FORECAST_FILES[0], mmap_mode="r").shape
+    return (
+        f"forecast written to {out}: {', '.join(arrays)} (sequences, horizon, C, H, W) = "
+        f"{shape}; PNG frames seqNNN/frame_TTT.png and a GIF seqNNN.gif for each of the "
+        f"{shape[0]} sequences"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Write the forecast and say where."""
     from convrnn.predict import predict_run
 
     out = predict_run(args.run_dir, args.input, args.horizon, args.out, args.checkpoint)
-    print(f"forecast written to {out} (forecast.npy, PNG frames, GIFs)")
+    print(closing_line(Path(out)))
     return 0

@@ -87,10 +87,12 @@ def print_report(report: dict[str, Any]) -> None:
                 if t in m["nowcast"]["csi"]
             )
             print(f"{'':<14}{csi}")
-    print(f"metrics: {report['metrics_file']} (per frame: {report['per_frame_file']})")
     if report.get("non_finite"):
         print(f"written as null (not a finite number): {', '.join(report['non_finite'])}")
-    print(f"pictures: {report['pictures']}")
+    print(
+        f"wrote metrics: {report['metrics_file']} (per frame: {report['per_frame_file']}); "
+        f"pictures: {report['pictures']}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from convrnn.cli import launch
@@ -136,6 +137,31 @@ def resume_config(args: argparse.Namespace, run_dir: str) -> dict[str, Any]:
     return cfg
 
 
+#: what a run directory holds, in the order the closing line lists it
+RUN_FILES = (
+    "config.yaml", "model.json", "normalization.json", "checkpoints/best.ckpt",
+    "checkpoints/last.ckpt", "logs/",
+)  # fmt: skip
+
+
+def closing_lines(cfg: dict[str, Any], run_dir: str | Path) -> list[str]:
+    """Where the run is, what it holds, and the command that comes next."""
+    from convrnn.train.rundir import resume_command
+
+    run = Path(run_dir)
+    held = [name for name in RUN_FILES if (run / name.rstrip("/")).exists()]
+    lines = [f"run directory: {run} ({', '.join(held)}; logs/ holds CSV and TensorBoard logs)"]
+    train = cfg["train"]
+    if train["stop_after"] is not None and train["stop_after"] < train["max_steps"]:
+        lines.append(
+            f"next: {resume_command(run)} (continues to iteration {train['max_steps']}), "
+            f"or convrnn test {run}"
+        )
+    else:
+        lines.append(f"next: convrnn test {run}")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     """Train (or resume, or print the config); prints the run directory on rank 0."""
     from convrnn import config as config_lib
@@ -160,6 +186,5 @@ def run(args: argparse.Namespace) -> int:
     with launch.handing_down(run_dir):  # DDP workers re-run this command and must find this run
         train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
     if launch.global_rank() == 0:
-        print(f"run directory: {run_dir}")
-        print(f"next: convrnn test {run_dir}")
+        print("\n".join(closing_lines(cfg, run_dir)))
     return 0

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
+from convrnn import progress
 from convrnn.data.coverage import blank_unobserved, split_coverage, window_coverage
 from convrnn.errors import ConfigError
 from convrnn.evaluate.physical import (
@@ -219,6 +220,7 @@ def test_run(
         nowcast = {name: NowcastMetrics(radar.thresholds, radar.law) for name in names}
     pictures: list[tuple[Tensor, Tensor]] = []
     first = 0  # index of the batch's first sequence (the loader does not shuffle)
+    bar = progress.bar(len(dataset), f"score {options.split}", unit="seq")
     for raw in loader:
         batch, seen = split_coverage(raw)  # NaN (not observed) filled for the models
         pred, truth = forecast(model, batch, t_in, mode)
@@ -239,6 +241,8 @@ def test_run(
         wanted = options.pictures - len(pictures)
         shown = blank_unobserved(pred, raw[:, :t_in])  # NaN where no input saw the pixel
         pictures.extend((raw[i], shown[i]) for i in range(min(len(batch), max(wanted, 0))))
+        bar.update(len(batch))
+    bar.close()
 
     results = {name: acc.compute() for name, acc in scores.items()}
     for name, acc in nowcast.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from convrnn.cells.base import LayerSpec
+from convrnn.cells.base import LayerSpec, check_compat
 from convrnn.cells.registry import FORECASTER_OPTIONS, STACK_OPTIONS, ModelEntry, get_entry
 from convrnn.cost.counters import count_parameters
 from convrnn.errors import ConfigError, check_choice
@@ -150,7 +150,14 @@ def build_model(
     patch_size: int | None = None,
     **options: Any,
 ) -> Forecaster:
-    """Build a registered model, with a preset's settings and any explicit overrides."""
+    """Build a registered model, with a preset's settings and any explicit overrides.
+
+    Every model takes ``compat="paper"`` (the default: the papers' maths) or
+    ``"official"`` (the official MS-RNN code's numerics where convrnn fixed them:
+    TrajGRU's and MotionRNN's warp, MotionRNN's reshapes, MS-MIM's and
+    MS-MotionRNN's diagonal input; a no-op for the other models). The entry's
+    ``notes`` say what it changes.
+    """
     entry = get_entry(name)
     base = get_preset(preset)
     hidden = hidden_channels if hidden_channels is not None else base.hidden_channels
@@ -177,9 +184,10 @@ def build_model(
     stack_opts = {k: v for k, v in options.items() if k in STACK_OPTIONS[entry.stack]}
     model_opts = {k: v for k, v in options.items() if k in FORECASTER_OPTIONS}
     layer_size = _layer_size(size, patch_size)
+    compat = check_compat(options.get("compat", "paper"))
 
     def factory(spec: LayerSpec) -> nn.Module:
-        return entry.build_cell(spec, **cell_opts)
+        return entry.build_cell(replace(spec, compat=compat), **cell_opts)
 
     stack: Stack
     if entry.stack == "flat":

@@ -36,7 +36,8 @@ class Stack(nn.Module):
     The input of layer ``j > 0`` is the sum of the outputs of layers
     ``sources[j]`` at this time step, each resampled to layer ``j``'s size. The
     zig-zag memory ``m`` goes from layer to layer (resampled, never skipped) and
-    from the top layer at ``t`` to the bottom layer at ``t + 1``.
+    from the top layer at ``t`` to the bottom layer at ``t + 1``. A cell with
+    ``takes_below`` also gets ``below=``, layer ``j - 1``'s output resampled to its size.
     """
 
     def __init__(
@@ -128,7 +129,13 @@ class Stack(nn.Module):
                     inp = inp + resample(outputs[i], size)
             if m is not None:
                 m = resample(m, size)
-            h, st, m = cell(inp, layer_states[j], m)
+            if getattr(cell, "takes_below", False):  # the layer below without skips (Cell doc)
+                below = (
+                    inp if j == 0 or self.sources[j] == (j - 1,) else resample(outputs[j - 1], size)
+                )
+                h, st, m = cell(inp, layer_states[j], m, below=below)
+            else:
+                h, st, m = cell(inp, layer_states[j], m)
             outputs.append(h)
             new_states.append(st)
         return outputs, (tuple(new_states), m)

@@ -15,6 +15,7 @@ import lightning.pytorch as pl
 import torch
 
 from convrnn import config as config_lib
+from convrnn import progress as progress_lib
 from convrnn.errors import ConvrnnError, TrainingInterrupted
 from convrnn.io import output_error, write_text_atomic
 from convrnn.runs import CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE
@@ -122,8 +123,9 @@ def _fresh_version(logs: Path, name: str) -> str:
 
 
 def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -> pl.Trainer:
-    from lightning.pytorch.callbacks import TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from convrnn.train.progress_bar import StepProgressBar
 
     train = cfg["train"]
     devices, num_nodes = train["devices"], train["num_nodes"]
@@ -132,7 +134,8 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
         accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     if accelerator == "cpu" and devices > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // devices))
-    progress = [TQDMProgressBar(refresh_rate=10)] if train["progress_bar"] else []
+    show = train["progress_bar"] and progress_lib.enabled()  # on a terminal, not --quiet
+    progress = [StepProgressBar(config_lib.stop_iteration(cfg))] if show else []
     return pl.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -147,7 +150,7 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
         num_sanity_val_steps=0,
         use_distributed_sampler=False,
         enable_checkpointing=False,
-        enable_progress_bar=train["progress_bar"],
+        enable_progress_bar=show,
         enable_model_summary=False,
         logger=[
             CSVLogger(run_dir, name="logs", version=_fresh_version(run_dir / "logs", "csv")),

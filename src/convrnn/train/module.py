@@ -165,9 +165,13 @@ class ForecastModule(pl.LightningModule):
         if scheduler is not None:
             scheduler.step()
         self.iteration += 1
-        _, eta = self.schedule.probabilities(self.iteration - 1)
+        encoder, decoder = self.schedule.probabilities(self.iteration - 1)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.shape[0])
-        self.log("train/eta", eta, batch_size=batch.shape[0])
+        # scheduled sampling's eta: the probability that a forecast step (after the inputs) reads
+        # the ground truth instead of its own prediction; reverse sampling also varies the inputs'
+        self.log("train/teacher_forcing", decoder, batch_size=batch.shape[0])
+        if self.schedule.kind == "reverse":
+            self.log("train/teacher_forcing_inputs", encoder, batch_size=batch.shape[0])
         self.log("train/iteration", float(self.iteration), batch_size=batch.shape[0])
         if self.iteration >= stop_iteration(self.cfg):
             self.trainer.should_stop = True  # also triggers the final validation
