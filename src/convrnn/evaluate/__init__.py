@@ -139,10 +139,10 @@ def forecast(
     """``(prediction, truth)`` of the scored frames: the future ones, or every next frame."""
     if mode == "future":
         pred = model.predict(frames[:, :input_length], frames.shape[1] - input_length)
-        return pred, frames[:, input_length:]
+        return pred, model.targets_of(frames[:, input_length:])
     with torch.no_grad():
         pred = model(frames, input_length).clamp(0, 1)
-    return pred, frames[:, 1:]
+    return pred, model.targets_of(frames[:, 1:])
 
 
 def _baseline(name: str, batch: Tensor, t_in: int, mode: str) -> Tensor:
@@ -215,7 +215,7 @@ def test_run(
             mask = np.stack(window_masks)[:, t_in if mode == "future" else 1 :]
         first += len(batch)
         for name in names:
-            p = pred if name == "model" else _baseline(name, batch, t_in, mode)
+            p = pred if name == "model" else model.targets_of(_baseline(name, batch, t_in, mode))
             scores[name].update(p, truth)
             if name in nowcast:
                 nowcast[name].update(p, truth, mask)

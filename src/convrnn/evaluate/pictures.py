@@ -90,8 +90,9 @@ def save_pictures(
     """
     out.mkdir(exist_ok=True)
     for i, (sequence, pred) in enumerate(pictures):
-        truth = sequence[input_length:] if mode == "future" else sequence[1:]
-        strip = comparison_grid(sequence[:input_length], truth, pred)
+        shown = model.targets_of(sequence)  # the predicted channels (all but with target_channels)
+        truth = shown[input_length:] if mode == "future" else shown[1:]
+        strip = comparison_grid(shown[:input_length], truth, pred)
         save_png(strip, out / f"sequence_{i:02d}.png")
         side_by_side = [
             sequence_grid([truth[t : t + 1], pred[t : t + 1]]) for t in range(len(pred))

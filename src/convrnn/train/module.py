@@ -28,11 +28,16 @@ def sampling_kind(cfg: dict[str, Any]) -> str:
 
 
 def model_kwargs(
-    cfg: dict[str, Any], in_channels: int, image_size: tuple[int, int]
+    cfg: dict[str, Any],
+    in_channels: int,
+    image_size: tuple[int, int],
+    target_channels: list[int] | None = None,
 ) -> dict[str, Any]:
     """``build_model`` keywords of a config for frames of ``in_channels`` x ``image_size``."""
     options = dict(cfg["model"]["options"])
     options.setdefault("in_channels", in_channels)
+    if target_channels is not None:  # the dataset's targets (data.options.target_channels)
+        options.setdefault("target_channels", list(target_channels))
     options.setdefault("image_size", list(image_size))
     if cfg["train"]["compile"]:
         options["compile"] = True
@@ -86,7 +91,7 @@ class ForecastModule(pl.LightningModule):
     def sequence_loss(self, preds: Tensor, frames: Tensor) -> Tensor:
         """The configured loss between predictions of frames 1..T-1 and the truth."""
         train = self.cfg["train"]
-        target = frames[:, 1:]
+        target = self.model.targets_of(frames[:, 1:])
         if train["loss_frames"] == "future":
             preds, target = preds[:, self.input_length - 1 :], target[:, self.input_length - 1 :]
         return frame_loss(preds, target, train["loss"], train["loss_reduction"])
@@ -175,9 +180,10 @@ class ForecastModule(pl.LightningModule):
         loss = self.sequence_loss(preds, batch).detach()
         self.val_loss.update(loss.expand(b))  # the batch mean, b times
         self.log("val/loss", self.val_loss, batch_size=b)
-        self.val_frames.update(preds[:, self.input_length - 1 :], batch[:, self.input_length :])
+        truth = self.model.targets_of(batch[:, self.input_length :])
+        self.val_frames.update(preds[:, self.input_length - 1 :], truth)
         if batch_idx == 0 and self.trainer.is_global_zero:
-            self._log_picture(batch[0], preds[0])
+            self._log_picture(self.model.targets_of(batch[0]), preds[0])
 
     def on_validation_epoch_end(self) -> None:
         if not self.val_frames.update_called and self.trainer.world_size == 1:
