@@ -59,7 +59,9 @@ def read_frames(path: str | Path, normalizer: Any = None, layout: str | None = N
         array = np.ascontiguousarray(to_ntchw(array, layout))
     except DatasetError as e:
         raise InputError(
-            f"{path}: array of shape {array.shape}: {e}".replace("pass layout=", "pass --layout")
+            f"{path}: array of shape {array.shape} (rank {array.ndim}): {e}".replace(
+                "pass layout=", "pass --layout"
+            )
         ) from None
     if not np.isfinite(array).all():
         raise InputError(f"{path}: contains NaN or infinite values; fill or drop them first")
