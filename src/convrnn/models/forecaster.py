@@ -235,15 +235,13 @@ class Forecaster(nn.Module):
         state = self.init_state(b, h, w, frames)
         preds: list[Tensor] = []
         for t in range(t_total - 1):
-            if t == 0:
-                x = frames[:, 0]
+            if t == 0 or (mask is None and t < input_length):
+                x = frames[:, t]
             else:
-                fed = self.feed_back(preds[-1], frames[:, min(t, input_length - 1)])
-                if mask is None:
-                    x = frames[:, t] if t < input_length else fed
-                else:
+                x = self.feed_back(preds[-1], frames[:, min(t, input_length - 1)])
+                if mask is not None:  # teacher forcing mixes in the truth
                     m = mask[:, t - 1]
-                    x = m * frames[:, t] + (1 - m) * fed
+                    x = m * frames[:, t] + (1 - m) * x
             pred, state = self._advance(x, state)
             preds.append(pred)
         out = torch.stack(preds, dim=1)
