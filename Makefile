@@ -18,9 +18,10 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]" torch==2.13.0
 
 # the tests also exercise the optional KTH video reader (PyAV), the pysteps baseline, NetCDF input
-# (xarray) and a real NetCDF file from PyPI (hvsampledata)
+# (xarray), a real NetCDF file from PyPI (hvsampledata), ONNX export (onnx, onnxruntime) and
+# Hub bundles (huggingface_hub, its network calls replaced by fakes)
 install-test: install
-	$(BIN)/pip install --quiet -e ".[dev,video,nowcast,xarray,testdata]" torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev,video,nowcast,xarray,testdata,onnx,hub]" torch==2.13.0
 
 demo: install
 	$(BIN)/convrnn data mnist

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "convrnn.stacks": 4,
     "convrnn.models": 5,
     "convrnn.runs": 6,
+    "convrnn.bundle": 6,
     "convrnn.train": 7,
     "convrnn.evaluate": 8,
     "convrnn.predict": 8,

@@ -35,7 +35,8 @@ def __getattr__(name: str):
 
 
 def load(run_dir, checkpoint: str = "best", map_location="cpu"):
-    """Load the trained Forecaster of a run directory (see ``convrnn train``)."""
+    """Load the trained Forecaster of a run directory (``convrnn train``), a bundle
+    (``convrnn export``) or a Hub repository ``hf://owner/name`` (``pip install convrnn[hub]``)."""
     from convrnn.runs import load_forecaster
 
     return load_forecaster(run_dir, checkpoint=checkpoint, map_location=map_location)

@@ -63,6 +63,10 @@ class OutputError(ConvrnnError, OSError):
     """A file could not be written: no space left, quota exceeded, permission denied, read-only."""
 
 
+class ExportError(ConvrnnError, RuntimeError):
+    """An export failed: the exported file does not reproduce the eager model, or a tool is missing."""
+
+
 class TrainingInterrupted(ConvrnnError):
     """SIGTERM or SIGINT stopped a training; ``exit_code`` is the status to exit with (143, 130).
 

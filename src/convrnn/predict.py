@@ -9,30 +9,34 @@ import numpy as np
 import torch
 
 from convrnn import progress
-from convrnn.errors import InputError
+from convrnn.data.array_splits import to_ntchw
+from convrnn.errors import DatasetError, InputError
 from convrnn.io import save_npy_atomic
 from convrnn.models.forecaster import Forecaster
-from convrnn.runs import load_forecaster, read_normalizer
+from convrnn.runs import load_forecaster, model_source, read_normalizer
 
 PNG_SUFFIXES = (".png",)
 #: sequences forecast at once (the progress bar advances by this many)
 SEQUENCES_PER_BATCH = 16
 
 
-def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
+def read_frames(path: str | Path, normalizer: Any = None, layout: str | None = None) -> np.ndarray:
     """Frames from ``.npy``/``.npz`` (one array) or a folder of PNG frames sorted by name.
 
     Without a ``normalizer``, uint8 data are scaled by 1/255 and float data must
     already lie in [0, 1]. With one (the run's, fitted on its training split),
     the values (uint8 too) are raw data in ``normalizer.units`` and go through
     ``normalizer.transform``, exactly as the training data did.
-    Returns float32 ``(N, T, C, H, W)``; ``(T, H, W)`` and ``(T, C, H, W)`` get
-    a leading sequence axis (and a channel axis for ``(T, H, W)``).
+    Returns float32 ``(N, T, C, H, W)``. ``layout`` is the array's axes, one of the
+    arrays dataset's (``THW``, ``TCHW``, ``THWC``, ``NTHW``, ``NTCHW``, ``NTHWC``);
+    by default 3-D is ``THW``, 4-D ``TCHW`` and 5-D ``NTCHW``.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
+        if layout not in (None, "TCHW"):
+            raise InputError(f"{path}: a folder of PNG frames is TCHW; drop --layout {layout}")
         array = _read_png_folder(path)
     elif path.suffix == ".npy":
         array = _load_npy(path)
@@ -54,15 +58,14 @@ def read_frames(path: str | Path, normalizer: Any = None) -> np.ndarray:
         raise InputError(
             f"{path}: array of shape {array.shape} is empty; give at least one sequence of frames"
         )
-    if array.ndim == 3:
-        array = array[None, :, None]
-    elif array.ndim == 4:
-        array = array[None]
-    elif array.ndim != 5:
+    try:
+        array = np.ascontiguousarray(to_ntchw(array, layout))
+    except DatasetError as e:
         raise InputError(
-            f"{path}: array of shape {array.shape} has rank {array.ndim}; expected (T, H, W), "
-            "(T, C, H, W) or (N, T, C, H, W)"
-        )
+            f"{path}: array of shape {array.shape} (rank {array.ndim}): {e}".replace(
+                "pass layout=", "pass --layout"
+            )
+        ) from None
     if not np.isfinite(array).all():
         raise InputError(f"{path}: contains NaN or infinite values; fill or drop them first")
     if normalizer is not None:
@@ -117,7 +120,10 @@ def check_input(model: Forecaster, frames: np.ndarray) -> None:
     """Raise InputError if ``frames`` (N, T, C, H, W) do not fit ``model``."""
     _, _, c, h, w = frames.shape
     if c != model.in_channels:
-        raise InputError(f"input has {c} channels but the model was trained on {model.in_channels}")
+        raise InputError(
+            f"input has {c} channels but the model was trained on {model.in_channels}; if the "
+            "array's axes are not (N, T, C, H, W), pass --layout (e.g. NTHWC)"
+        )
     if model.image_size is not None and (h, w) != tuple(model.image_size):
         raise InputError(
             f"input frames are {h}x{w} but the model was trained on {tuple(model.image_size)}; "
@@ -135,22 +141,26 @@ def predict_run(
     horizon: int,
     out_dir: str | Path,
     checkpoint: str = "best",
+    layout: str | None = None,
 ) -> Path:
     """Forecast ``horizon`` frames; writes ``forecast.npy``, PNG frames and a GIF per sequence to ``out_dir``.
 
-    For runs whose data were normalised (``normalization.json``), the input is
+    ``run_dir`` is a run, a bundle (``convrnn export``) or ``hf://owner/name``. For
+    runs whose data were normalised (``normalization.json``), the input is
     in raw units (its ``units`` entry), is normalised as the training data were,
     and ``forecast_raw.npy`` holds the forecast mapped back to those units.
+    ``layout``: the input array's axes (see :func:`read_frames`).
     """
     from convrnn.viz import save_gif, save_png
 
     if horizon < 1:
         raise InputError(f"horizon must be >= 1, got {horizon}")
+    run_dir = model_source(run_dir)
     model = load_forecaster(run_dir, checkpoint)
     normalizer = read_normalizer(run_dir)
     if normalizer is not None and normalizer.kind == "identity":
         normalizer = None
-    frames = read_frames(input_path, normalizer)
+    frames = read_frames(input_path, normalizer, layout)
     check_input(model, frames)
     with progress.bar(len(frames), "forecast", unit="seq") as bar:
         parts = []
@@ -165,7 +175,10 @@ def predict_run(
     if normalizer is not None:
         save_npy_atomic(
             out / "forecast_raw.npy",
-            np.asarray(normalizer.inverse(forecast.numpy()), dtype=np.float32),
+            np.asarray(
+                normalizer.for_channels(model.target_channels).inverse(forecast.numpy()),
+                dtype=np.float32,
+            ),
         )
     with progress.bar(len(forecast), "pictures", unit="seq") as bar:
         for n, sequence in enumerate(forecast):

@@ -3,6 +3,8 @@
 A run directory holds ``config.yaml`` (the resolved training config),
 ``model.json`` (the exact ``build_model`` keywords), ``checkpoints/last.ckpt``
 and ``checkpoints/best.ckpt`` (best on the validation split), and ``logs/``.
+:func:`load_forecaster` and :func:`read_normalizer` also read a bundle
+(:mod:`convrnn.bundle`, written by ``convrnn export``) and ``hf://owner/name``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from convrnn import config as config_lib
+from convrnn.bundle import bundle_normalizer, is_bundle, load_bundle, model_source
 from convrnn.data import Normalizer
 from convrnn.errors import CheckpointError, RunError
 from convrnn.io import load_checkpoint
@@ -26,6 +29,10 @@ NORMALIZER_FILE = "normalization.json"
 def read_config(run_dir: str | Path) -> dict[str, Any]:
     """The resolved training config of a run directory."""
     path = Path(run_dir) / CONFIG_FILE
+    if not path.exists() and is_bundle(run_dir):
+        raise RunError(
+            f"{run_dir} is a model bundle: it holds no training config; use the run it was exported from"
+        )
     if not path.exists():
         raise RunError(f"{run_dir} is not a run directory: {CONFIG_FILE} is missing")
     return config_lib.resolve(config_lib.load_yaml(path))
@@ -51,7 +58,10 @@ def checkpoint_path(run_dir: str | Path, checkpoint: str = "best") -> Path:
 
 
 def read_normalizer(run_dir: str | Path) -> Any:
-    """The run's data normalisation (fitted on its training split), or ``None`` if it has none."""
+    """The run's (or bundle's) data normalisation (fitted on its training split), or ``None``."""
+    run_dir = model_source(run_dir)
+    if is_bundle(run_dir):
+        return bundle_normalizer(run_dir)
     path = Path(run_dir) / NORMALIZER_FILE
     if not path.exists():
         return None
@@ -61,7 +71,13 @@ def read_normalizer(run_dir: str | Path) -> Any:
 def load_forecaster(
     run_dir: str | Path, checkpoint: str = "best", map_location: Any = "cpu"
 ) -> Forecaster:
-    """Rebuild the run's model from ``model.json`` and load its weights (``weights_only``), in eval mode."""
+    """Rebuild the run's model from ``model.json`` and load its weights (``weights_only``), in eval mode.
+
+    ``run_dir`` may also be a bundle or ``hf://owner/name`` (see :mod:`convrnn.bundle`).
+    """
+    run_dir = model_source(run_dir)
+    if is_bundle(run_dir):
+        return load_bundle(run_dir, checkpoint, map_location)
     build = read_build(run_dir)
     build.pop("compile", None)  # evaluation runs eagerly; compile again with model._step if needed
     model = build_model(**build)

@@ -1,4 +1,4 @@
-"""The ``convrnn`` command: train, test, predict, models, data, bench (one module per command)."""
+"""The ``convrnn`` command: train, test, predict, export, models, data, bench (one module per command)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from convrnn import progress
-from convrnn.cli import bench, data, models, predict, test, train
+from convrnn.cli import bench, data, export, models, predict, test, train
 from convrnn.errors import ConvrnnError, TrainingInterrupted
 
 #: OS errors that mean a user's mistake (a wrong path, a file in the way, no permission)
@@ -24,6 +24,7 @@ COMMANDS = {
     "train": train,
     "test": test,
     "predict": predict,
+    "export": export,
     "models": models,
     "data": data,
     "bench": bench,

@@ -9,10 +9,11 @@ from convrnn.cli.options import add_checkpoint, add_run
 
 HELP = "forecast the frames after your input frames"
 DESCRIPTION = (
-    "Forecast HORIZON frames after the input frames with a trained run. Writes forecast.npy "
-    "(N, horizon, C, H, W) in [0, 1], PNG frames and a GIF per sequence to --out. Inputs: a "
-    ".npy/.npz array (T, H, W), (T, C, H, W) or (N, T, C, H, W), uint8 or float in [0, 1], or a "
-    "folder of PNG frames sorted by name. If the run saved a normalization.json (datasets "
+    "Forecast HORIZON frames after the input frames with a trained run or a bundle (convrnn "
+    "export; also hf://owner/name). Writes forecast.npy (N, horizon, C_out, H, W) in [0, 1], "
+    "PNG frames and a GIF per sequence to --out. Inputs: a .npy/.npz array (T, H, W), "
+    "(T, C, H, W) or (N, T, C, H, W) (other axes with --layout: THWC, NTHW, NTHWC), uint8 or "
+    "float in [0, 1], or a folder of PNG frames sorted by name. If the run saved a normalization.json (datasets "
     "other than Moving MNIST), the input is raw data in the units that file names, is "
     "normalised as the training data were, and forecast_raw.npy holds the forecast in those "
     "units. Bad input writes nothing."
@@ -25,6 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="input frames (.npy, .npz or a folder of PNG)")
     p.add_argument("--horizon", required=True, type=int, help="number of frames to forecast")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--layout",
+        help="axes of the input array: THW, TCHW, THWC, NTHW, NTCHW or NTHWC (default: THW for "
+        "3-D, TCHW for 4-D, NTCHW for 5-D arrays)",
+    )
     add_checkpoint(p)
 
 
@@ -52,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     """Write the forecast and say where."""
     from convrnn.predict import predict_run
 
-    out = predict_run(args.run_dir, args.input, args.horizon, args.out, args.checkpoint)
+    out = predict_run(
+        args.run_dir, args.input, args.horizon, args.out, args.checkpoint, layout=args.layout
+    )
     print(closing_line(Path(out)))
     return 0

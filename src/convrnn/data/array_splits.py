@@ -45,12 +45,34 @@ class Windowing:
 
 
 def to_tchw(x: np.ndarray, layout: str) -> np.ndarray:
-    """Frames in ``THW``/``TCHW``/``THWC`` layout -> ``(T, C, H, W)``."""
-    if layout == "THW":
-        return x[:, None]
-    if layout == "THWC":
-        return np.moveaxis(x, -1, 1)
+    """Frames in ``THW``/``TCHW``/``THWC`` layout -> ``(T, C, H, W)`` (leading axes such as N kept)."""
+    if layout.endswith("THW"):
+        return x[..., None, :, :]
+    if layout.endswith("THWC"):
+        return np.moveaxis(x, -1, -3)
     return x
+
+
+def resolve_layout(ndim: int, layout: str | None = None) -> str:
+    """``layout`` checked against an ``ndim``-D array, or the default layout of ``ndim`` axes."""
+    chosen = layout or DEFAULT_LAYOUT.get(ndim)
+    if chosen not in LAYOUTS:
+        what = (
+            f"layout {layout!r} is unknown"
+            if layout
+            else f"cannot infer the layout of a {ndim}-D array"
+        )
+        raise DatasetError(f"{what}; pass layout= one of {', '.join(LAYOUTS)}")
+    if len(chosen) != ndim:
+        raise DatasetError(f"layout {chosen} needs a {len(chosen)}-D array, got {ndim}-D")
+    return chosen
+
+
+def to_ntchw(x: np.ndarray, layout: str | None = None) -> np.ndarray:
+    """An array in ``layout`` (default: by its number of axes) -> ``(N, T, C, H, W)``."""
+    chosen = resolve_layout(x.ndim, layout)
+    frames = to_tchw(x, chosen)
+    return frames if chosen.startswith("N") else frames[None]
 
 
 @dataclass(frozen=True)
@@ -126,15 +148,10 @@ def open_array(path: Path, fmt: ArrayFormat) -> tuple[ArraySource, str]:
         source: ArraySource | NetCDFSource = NetCDFSource(path, fmt.key)
     else:
         source = ArraySource(path, fmt.key, max_in_memory_bytes=fmt.max_in_memory_bytes)
-    chosen = fmt.layout or DEFAULT_LAYOUT.get(len(source.shape))
-    if chosen not in LAYOUTS:
-        raise DatasetError(
-            f"{source.describe()}: cannot infer the layout of a {len(source.shape)}-D array; "
-            f"pass layout= one of {LAYOUTS}"
-        )
-    if len(chosen) != len(source.shape):
-        raise DatasetError(f"{source.describe()}: layout {chosen} needs a {len(chosen)}-D array")
-    return source, chosen
+    try:
+        return source, resolve_layout(len(source.shape), fmt.layout)
+    except DatasetError as e:
+        raise DatasetError(f"{source.describe()}: {e}") from None
 
 
 def tracks_of(source: ArraySource, layout: str, lo: int, hi: int) -> list[Track]:

@@ -16,7 +16,8 @@ Layouts: ``THW``, ``TCHW``, ``THWC`` (one long series) and ``NTHW``,
 ``NTCHW``, ``NTHWC`` (independent sequences); by default 3-D arrays are
 ``THW``, 4-D ``TCHW`` and 5-D ``NTCHW`` (pass ``layout=`` for anything else).
 Windows hold ``seq_len = input_length + output_length`` frames, ``sample_every``
-apart, one every ``stride`` frames.
+apart, one every ``stride`` frames. ``target_channels=[...]`` names the channels a
+model predicts (its loss and scores cover only them); every channel stays an input.
 
 Nothing is loaded whole: ``.npy`` and uncompressed ``.npz`` are memory-mapped,
 HDF5 and Zarr are read slice by slice, and fitting the normalisation streams
@@ -138,6 +139,7 @@ class ArraySequences(WindowDataset):
         rain_threshold: float = DEFAULT_RAIN_THRESHOLD,
         normalizer: Normalizer | dict | None = None,
         size: int | tuple[int, int] | None = None,
+        target_channels: list[int] | None = None,
         max_in_memory_bytes: int = DEFAULT_MAX_IN_MEMORY,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
@@ -178,6 +180,8 @@ class ArraySequences(WindowDataset):
             )
         notes = [*plan.notes, f"normalisation: {norm.fitted_on or norm.kind}"]
         c, h, w = plan.tracks[plan.windows[0].source].read(0, 1).shape[1:]
+        #: the channels a model predicts (None: all); the others are inputs only
+        self.target_channels = _check_targets(target_channels, int(c))
         hw = self.size or (h, w)
         law = norm.law if norm.law is not None else zr_law(zr)
         info = DatasetInfo(
@@ -192,7 +196,7 @@ class ArraySequences(WindowDataset):
             radar=RadarSpec(law, reported_thresholds=(0.5, 2.0, 5.0))
             if norm.kind in ("dbz", "rain")
             else None,
-            options={"normalize": normalize},
+            options={"normalize": normalize, "target_channels": self.target_channels},
         )
         super().__init__(split, plan.windows, info, norm)
         self.notes = notes
@@ -218,6 +222,25 @@ class ArraySequences(WindowDataset):
             )
         x = self.normalizer.transform(raw)
         return resize_frames(x, self.size)
+
+
+def _check_targets(targets: Any, channels: int) -> list[int] | None:
+    """``target_channels`` checked against the data's ``channels``: distinct valid indices."""
+    if targets is None:
+        return None
+    values = [targets] if isinstance(targets, int) else list(targets)
+    if (
+        not values
+        or len(set(values)) != len(values)
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < channels for v in values
+        )
+    ):
+        raise ConfigError(
+            f"target_channels={targets!r}: give distinct channel indices in 0..{channels - 1} "
+            f"(the data have {channels} channel(s)), e.g. [0]"
+        )
+    return values
 
 
 def _interval(source: Any, sample_every: int) -> str:

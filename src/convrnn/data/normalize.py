@@ -25,8 +25,8 @@ inputs; the inverse of a clipped value is the range bound.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -135,6 +135,14 @@ class Normalizer:
     def dry_pixel(self) -> float:
         """``rain``: the pixel of the dry threshold; forecasts below it are exactly 0 mm/h."""
         return float(rain_to_pixel(self.threshold, self.law)) if self.threshold > 0 else 0.0
+
+    def for_channels(self, channels: Sequence[int] | None) -> Normalizer:
+        """This map restricted to ``channels`` (e.g. a model's targets); shared parameters stay."""
+        if channels is None or len(self.scale) == 1:
+            return self
+        return replace(
+            self, scale=[self.scale[c] for c in channels], offset=[self.offset[c] for c in channels]
+        )
 
     @property
     def channels(self) -> int:

@@ -147,10 +147,10 @@ def forecast(
     """``(prediction, truth)`` of the scored frames: the future ones, or every next frame."""
     if mode == "future":
         pred = model.predict(frames[:, :input_length], frames.shape[1] - input_length)
-        return pred, frames[:, input_length:]
+        return pred, model.targets_of(frames[:, input_length:])
     with torch.no_grad():
         pred = model(frames, input_length).clamp(0, 1)
-    return pred, frames[:, 1:]
+    return pred, model.targets_of(frames[:, 1:])
 
 
 def _baseline(name: str, batch: Tensor, t_in: int, mode: str) -> Tensor:
@@ -225,14 +225,14 @@ def test_run(
         batch, seen = split_coverage(raw)  # NaN (not observed) filled for the models
         pred, truth = forecast(model, batch, t_in, mode)
         # scored pixels: observed in every frame of the window, and valid in the dataset's masks
-        mask = None if seen is None else window_coverage(seen).cpu().numpy()
+        mask = None if seen is None else window_coverage(model.targets_of(seen)).cpu().numpy()
         if masks is not None:  # the masks of the scored frames, True = valid pixel
             window_masks = [masks.masks(i) for i in range(first, first + len(batch))]
             valid = np.stack(window_masks)[:, t_in if mode == "future" else 1 :]
             mask = valid if mask is None else valid & mask
         first += len(batch)
         for name in names:
-            p = pred if name == "model" else _baseline(name, batch, t_in, mode)
+            p = pred if name == "model" else model.targets_of(_baseline(name, batch, t_in, mode))
             scores[name].update(p, truth, mask)
             if name in nowcast:
                 nowcast[name].update(p, truth, mask)

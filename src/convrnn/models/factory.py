@@ -138,6 +138,27 @@ def _layer_size(size: tuple[int, int] | None, patch_size: int) -> tuple[int, int
     return (size[0] // patch_size, size[1] // patch_size)
 
 
+def _with_targets(
+    options: dict[str, Any], out_channels: int | None, in_channels: int
+) -> dict[str, Any]:
+    """``options`` with ``out_channels=k`` turned into ``target_channels`` (the first k channels)."""
+    if out_channels is None:
+        return options
+    _check_positive(out_channels=out_channels)
+    if out_channels > in_channels:
+        raise ConfigError(
+            f"out_channels={out_channels} > in_channels={in_channels}: the model predicts a subset "
+            "of its input channels; add the predicted variables to the input"
+        )
+    first = list(range(out_channels))
+    given = options.get("target_channels")
+    if given is not None and len(list(given)) != out_channels:
+        raise ConfigError(
+            f"out_channels={out_channels} but target_channels={given!r}; give one of them"
+        )
+    return {**options, "target_channels": given if given is not None else first}
+
+
 def build_model(
     name: str,
     preset: str | None = None,
@@ -148,6 +169,7 @@ def build_model(
     num_layers: int | None = None,
     kernel_size: int | None = None,
     patch_size: int | None = None,
+    out_channels: int | None = None,
     **options: Any,
 ) -> Forecaster:
     """Build a registered model, with a preset's settings and any explicit overrides.
@@ -157,6 +179,8 @@ def build_model(
     TrajGRU's and MotionRNN's warp, MotionRNN's reshapes, MS-MIM's and
     MS-MotionRNN's diagonal input; a no-op for the other models). The entry's
     ``notes`` say what it changes.
+    ``out_channels=k`` (fewer than ``in_channels``) predicts the first ``k`` input
+    channels; ``target_channels=[...]`` picks any of them (see :class:`Forecaster`).
     """
     entry = get_entry(name)
     base = get_preset(preset)
@@ -180,6 +204,7 @@ def build_model(
         raise ConfigError(
             f"unknown option(s) {unknown} for model {name!r}; valid options: {', '.join(sorted(valid))}"
         )
+    options = _with_targets(options, out_channels, in_channels)
     cell_opts = _cell_options(entry, base, preset, kernel_size, options)
     stack_opts = {k: v for k, v in options.items() if k in STACK_OPTIONS[entry.stack]}
     model_opts = {k: v for k, v in options.items() if k in FORECASTER_OPTIONS}

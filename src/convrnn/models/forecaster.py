@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from convrnn.errors import InputError, InputTypeError
+from convrnn.errors import ConfigError, InputError, InputTypeError
 from convrnn.models.patching import patch, unpatch
 from convrnn.stacks.base import Stack, StackState
 
@@ -38,6 +38,12 @@ class Forecaster(nn.Module):
     through ``torch.compile``; ``channels_last=True`` keeps weights, frames and
     recurrent states in the NHWC memory format (faster convolutions on GPUs
     with tensor cores; see ``benchmarks/README.md`` for its effect on CPUs).
+
+    ``target_channels`` (input channel indices, default all): the model predicts only
+    these channels (``out_channels = len(target_channels)``), e.g. rain from rain plus
+    other variables. In the rollout a prediction is fed back into the target channels
+    of the next input, and the other channels are held at their last observed values
+    (the last input frame): inputs of unknown future are persisted, never invented.
     """
 
     def __init__(
@@ -51,6 +57,7 @@ class Forecaster(nn.Module):
         compile: bool = False,
         channels_last: bool = False,
         image_size: tuple[int, int] | None = None,
+        target_channels: list[int] | tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         if embed not in EMBEDS:
@@ -66,6 +73,12 @@ class Forecaster(nn.Module):
         self.patch_size = patch_size
         self.checkpointing = checkpointing
         self.image_size = image_size
+        self.target_channels = _check_targets(target_channels, in_channels)
+        #: channels the head predicts (the input channels unless ``target_channels`` picks fewer)
+        self.out_channels = len(self.target_channels or range(in_channels))
+        if self.target_channels is not None:  # not persistent: the state_dict keeps its keys
+            index = torch.tensor(self.target_channels, dtype=torch.long)
+            self.register_buffer("_target_index", index, persistent=False)
         frame_channels = in_channels * patch_size**2
         if embed == "identity":
             if frame_channels != stack.channels:
@@ -76,7 +89,7 @@ class Forecaster(nn.Module):
             self.embed = nn.Identity()
         else:
             self.embed = nn.Conv2d(frame_channels, stack.channels, 1)
-        self.head = nn.Conv2d(stack.channels, frame_channels, 1)
+        self.head = nn.Conv2d(stack.channels, self.out_channels * patch_size**2, 1)
         #: how the registry built this model (enough to rebuild it); empty if built by hand
         self.config: dict[str, Any] = {}
         self.compiled = compile
@@ -125,7 +138,7 @@ class Forecaster(nn.Module):
                 f"{name} have dtype {frames.dtype}; the model takes float32 in [0, 1] (float16 or "
                 f"bfloat16 under autocast): convert with {fix}"
             )
-        if frames.numel() == 0 or torch.compiler.is_compiling():
+        if frames.numel() == 0 or exporting():
             return
         lo, hi = (float(v) for v in torch.aminmax(frames.detach()))
         if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -137,6 +150,18 @@ class Forecaster(nn.Module):
                 f"{name} lie in [{lo:.4g}, {hi:.4g}] but the model takes values in [0, 1]; "
                 "normalise them as the training data were (8-bit pixels: divide by 255)"
             )
+
+    def targets_of(self, frames: Tensor) -> Tensor:
+        """The target channels of frames ``(..., C, H, W)`` (all of them without ``target_channels``)."""
+        if self.target_channels is None:
+            return frames
+        return frames.index_select(-3, self._target_index)
+
+    def feed_back(self, pred: Tensor, observed: Tensor) -> Tensor:
+        """The next input from a prediction: ``pred`` in the target channels, ``observed`` elsewhere."""
+        if self.target_channels is None:
+            return pred
+        return observed.index_copy(1, self._target_index, pred.to(observed.dtype))
 
     def init_state(self, batch: int, height: int, width: int, ref: Tensor) -> StackState:
         """Zero recurrent state for frames of ``height`` x ``width``."""
@@ -193,7 +218,11 @@ class Forecaster(nn.Module):
         *,
         return_aux: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor | None]:
-        """Predictions of frames ``1 .. T-1`` (and the cells' auxiliary loss if ``return_aux``)."""
+        """Predictions of frames ``1 .. T-1`` (and the cells' auxiliary loss if ``return_aux``).
+
+        With ``target_channels`` they hold only those channels; compare them with
+        ``targets_of(frames[:, 1:])``.
+        """
         self.check_frames(frames)
         self.check_values(frames)
         b, t_total, _, h, w = frames.shape
@@ -206,13 +235,13 @@ class Forecaster(nn.Module):
         state = self.init_state(b, h, w, frames)
         preds: list[Tensor] = []
         for t in range(t_total - 1):
-            if t == 0:
-                x = frames[:, 0]
-            elif mask is None:
-                x = frames[:, t] if t < input_length else preds[-1]
+            if t == 0 or (mask is None and t < input_length):
+                x = frames[:, t]
             else:
-                m = mask[:, t - 1]
-                x = m * frames[:, t] + (1 - m) * preds[-1]
+                x = self.feed_back(preds[-1], frames[:, min(t, input_length - 1)])
+                if mask is not None:  # teacher forcing mixes in the truth
+                    m = mask[:, t - 1]
+                    x = m * frames[:, t] + (1 - m) * x
             pred, state = self._advance(x, state)
             preds.append(pred)
         out = torch.stack(preds, dim=1)
@@ -224,6 +253,8 @@ class Forecaster(nn.Module):
         self, inputs: Tensor, horizon: int, *, clip: bool = True, return_layers: bool = False
     ) -> Tensor | tuple[Tensor, list[list[Tensor]]]:
         """Forecast ``horizon`` frames after ``inputs`` ``(B, T_in, C, H, W)``; outputs clipped to [0, 1].
+
+        The forecast is ``(B, horizon, out_channels, H, W)``.
 
         With ``return_layers`` also returns, per time step, every layer's output.
         """
@@ -237,7 +268,7 @@ class Forecaster(nn.Module):
         layers: list[list[Tensor]] = []
         pred = inputs[:, 0]
         for t in range(t_in + horizon - 1):
-            x = inputs[:, t] if t < t_in else pred
+            x = inputs[:, t] if t < t_in else self.feed_back(pred, inputs[:, -1])
             pred, state, outputs = self._step(x, state)
             if return_layers:
                 layers.append([o.detach() for o in outputs])
@@ -248,3 +279,32 @@ class Forecaster(nn.Module):
         if clip:
             out = out.clamp(0.0, 1.0)
         return (out, layers) if return_layers else out
+
+
+def exporting() -> bool:
+    """Whether this call is being traced (torch.export, torch.compile, TorchScript/ONNX tracing).
+
+    The value checks read tensor values (data-dependent control flow), which a traced
+    graph cannot hold: an exported program takes whatever it is given, and the
+    exporting code checks its sample input eagerly instead.
+    """
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+def _check_targets(targets: Any, in_channels: int) -> tuple[int, ...] | None:
+    """``target_channels`` as a tuple of distinct input-channel indices (None: every channel)."""
+    if targets is None:
+        return None
+    values = [targets] if isinstance(targets, int) else list(targets)
+    ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    if not values or not ok or len(set(values)) != len(values):
+        raise ConfigError(
+            f"target_channels={targets!r}: give distinct input-channel indices, e.g. [0]"
+        )
+    bad = [v for v in values if not 0 <= v < in_channels]
+    if bad:
+        raise ConfigError(
+            f"target_channels {bad} do not exist in frames of in_channels={in_channels}; "
+            f"choose indices in 0..{in_channels - 1}"
+        )
+    return tuple(values)

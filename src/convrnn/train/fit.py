@@ -108,8 +108,10 @@ class RunFiles(pl.Callback):
 
 
 def _build_for(cfg: dict[str, Any], datamodule: SequenceDataModule) -> dict[str, Any]:
-    sample = datamodule.split("train")[0]
-    return model_kwargs(cfg, int(sample.shape[1]), (int(sample.shape[2]), int(sample.shape[3])))
+    train = datamodule.split("train")
+    sample = train[0]
+    size = (int(sample.shape[2]), int(sample.shape[3]))
+    return model_kwargs(cfg, int(sample.shape[1]), size, getattr(train, "target_channels", None))
 
 
 def _fresh_version(logs: Path, name: str) -> str:

@@ -29,11 +29,16 @@ def sampling_kind(cfg: dict[str, Any]) -> str:
 
 
 def model_kwargs(
-    cfg: dict[str, Any], in_channels: int, image_size: tuple[int, int]
+    cfg: dict[str, Any],
+    in_channels: int,
+    image_size: tuple[int, int],
+    target_channels: list[int] | None = None,
 ) -> dict[str, Any]:
     """``build_model`` keywords of a config for frames of ``in_channels`` x ``image_size``."""
     options = dict(cfg["model"]["options"])
     options.setdefault("in_channels", in_channels)
+    if target_channels is not None:  # the dataset's targets (data.options.target_channels)
+        options.setdefault("target_channels", list(target_channels))
     options.setdefault("image_size", list(image_size))
     if cfg["train"]["compile"]:
         options["compile"] = True
@@ -92,8 +97,9 @@ class ForecastModule(pl.LightningModule):
         train = self.cfg["train"]
         first = self.input_length if train["loss_frames"] == "future" else 1
         preds = preds[:, first - 1 :]
-        mask = None if seen is None else seen[:, first:]
-        return frame_loss(preds, frames[:, first:], train["loss"], train["loss_reduction"], mask)
+        mask = None if seen is None else self.model.targets_of(seen[:, first:])
+        target = self.model.targets_of(frames[:, first:])
+        return frame_loss(preds, target, train["loss"], train["loss_reduction"], mask)
 
     def _kept_checkpoint(self) -> str:
         if self.checkpointed_iteration is None:
@@ -186,12 +192,11 @@ class ForecastModule(pl.LightningModule):
         loss = self.sequence_loss(preds, batch, seen).detach()
         self.val_loss.update(loss.expand(b))  # the batch mean, b times
         self.log("val/loss", self.val_loss, batch_size=b)
-        scored = None if seen is None else window_coverage(seen)
-        self.val_frames.update(
-            preds[:, self.input_length - 1 :], truth[:, self.input_length :], scored
-        )
+        scored = None if seen is None else window_coverage(self.model.targets_of(seen))
+        truth = self.model.targets_of(truth[:, self.input_length :])
+        self.val_frames.update(preds[:, self.input_length - 1 :], truth, scored)
         if batch_idx == 0 and self.trainer.is_global_zero:
-            self._log_picture(batch[0], preds[0])
+            self._log_picture(self.model.targets_of(batch[0]), preds[0])
 
     def on_validation_epoch_end(self) -> None:
         if not self.val_frames.update_called and self.trainer.world_size == 1:
