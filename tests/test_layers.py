@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "convrnn.errors": 0,
     "convrnn.io": 0,
     "convrnn.units": 0,
+    "convrnn.threads": 0,
     "convrnn.config": 1,
     "convrnn.data": 1,
     "convrnn.metrics": 1,

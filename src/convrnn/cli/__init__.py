@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from convrnn.cli import bench, data, models, predict, test, train
+from convrnn.cli.options import add_threads
 from convrnn.errors import ConvrnnError, TrainingInterrupted
 
 #: OS errors that mean a user's mistake (a wrong path, a file in the way, no permission)
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.HELP, description=command.DESCRIPTION)
         command.add_arguments(p)
+        add_threads(p)
         p.set_defaults(handler=command.run)
     return parser
 
@@ -75,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``convrnn`` command: a user's mistake prints ``error: ...`` and returns 2."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command != "train":  # train reads train.threads and shares cores among processes
+            from convrnn.threads import apply_threads
+
+            apply_threads(args.threads)
         return args.handler(args)
     except TrainingInterrupted as e:  # rank 0 reports: a DDP worker exiting non-zero kills rank 0
         if e.rank == 0:

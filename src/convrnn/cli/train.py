@@ -95,6 +95,7 @@ def config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     put("train", "devices", args.devices)
     put("train", "num_nodes", args.num_nodes)
     put("train", "precision", args.precision)
+    put("train", "threads", getattr(args, "threads", None))
     layers = [config_lib.load_yaml(args.config)] if args.config else []
     return [*layers, flags, config_lib.parse_set(args.set)]
 
@@ -160,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     with launch.handing_down(run_dir):  # DDP workers re-run this command and must find this run
         train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
     if launch.global_rank() == 0:
+        from convrnn.train.summary import closing_hint
+
         print(f"run directory: {run_dir}")
-        print(f"next: convrnn test {run_dir}")
+        print(closing_hint(run_dir))
     return 0

@@ -162,7 +162,7 @@ class TaxiBJ(WindowDataset):
         if split == "test":
             chosen = test
         elif val_windows > 0:
-            kept, val = carve_validation(train, count=val_windows)
+            kept, val = carve_validation(train, count=val_windows, length=seq_len)
             notes.append(
                 f"validation: last {len(val)} training windows; {len(train) - len(kept) - len(val)} "
                 "overlapping training windows dropped"
