@@ -18,6 +18,7 @@ from convrnn import config as config_lib
 from convrnn.errors import ConvrnnError
 from convrnn.runs import read_config, read_normalizer
 from convrnn.train.data import load_split
+from convrnn.train.module import sampling_kind, sampling_options
 from convrnn.train.rundir import BEST, CHECKPOINTS, checkpoint_iteration, last_checkpoint
 
 
@@ -28,10 +29,16 @@ def split_lines(split: str, dataset: Any) -> list[str]:
     return [f"{split}: {len(dataset)} sequences"]
 
 
-def try_split(datamodule: Any, split: str) -> tuple[Any, str | None]:
-    """The split's dataset, or ``(None, why)`` when it cannot be built (e.g. no test file)."""
-    try:
+def try_split(cfg: dict[str, Any], datamodule: Any, split: str) -> tuple[Any, str | None]:
+    """The split's dataset, or ``(None, why)`` when the test split cannot be built (no test file).
+
+    A training or validation split that cannot be built raises here, before the first step.
+    The test split is built as ``convrnn test`` builds it and not kept: training never reads it.
+    """
+    if split != "test":
         return datamodule.split(split), None
+    try:
+        return load_split(cfg, split, datamodule.normalizer()), None
     except ConvrnnError as e:
         return None, str(e)
 
@@ -45,7 +52,7 @@ def start_summary(cfg: dict[str, Any], datamodule: Any, threads: Any) -> list[st
     ]
     shown: set[str] = set()
     for split in ("train", "val", "test"):
-        dataset, why = try_split(datamodule, split)
+        dataset, why = try_split(cfg, datamodule, split)
         if dataset is None:
             lines.append(f"  {split}: not available ({why})")
             continue
@@ -53,12 +60,18 @@ def start_summary(cfg: dict[str, Any], datamodule: Any, threads: Any) -> list[st
             if line not in shown:
                 lines.append(f"  {line}")
                 shown.add(line)
-    sampling = train["sampling"]
+    every, steps = config_lib.val_every(cfg), train["max_steps"]
+    options = sampling_options(cfg)
     lines.append(
-        f"training: {train['max_steps']} iterations of {train['batch_size']} sequences, "
-        f"validation every {config_lib.val_every(cfg)}, teacher forcing {sampling!r}"
-        + (f" {train['sampling_options']}" if train["sampling_options"] else "")
+        f"training: {steps} iterations of {train['batch_size']} sequences, validation every "
+        f"{every}, teacher forcing {train['sampling']} ({sampling_kind(cfg)}"
+        + (f" {options})" if options else ")")
     )
+    if train["val_every"] is not None and every >= steps > 1:
+        lines.append(
+            f"  validation only at the end (train.val_every = {every} >= max_steps = {steps}): "
+            "best.ckpt will be the last state; leave val_every unset to validate 5 times"
+        )
     lines.append(f"threads: {threads}")
     return lines
 
