@@ -148,3 +148,20 @@ def test_data_check_lists_each_series_with_its_frames(events, capsys):
     for name, frames in LENGTHS.items():
         assert f"{name}.npy: {frames} frames" in out
     assert "[val] 25 windows" in out and "[test] 25 windows" in out
+
+
+def test_a_folder_of_series_mixes_formats_and_sequences_can_be_series(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    with h5py.File(folder / "e1.h5", "w") as f:
+        f.create_dataset("rain", data=series(1, 30))
+    np.savez(folder / "e2.npz", rain=series(2, 20))
+    np.save(folder / "e3.npy", series(3, 20))
+    opts = {**OPTS, "input_length": 2, "output_length": 2}
+    val = get_dataset("arrays", folder, "val", **opts)
+    assert len(val) == 17 and set(decoded(val, 0)[0]) == {2}
+    # an (N, T, ...) file with split_by: each sequence is one series
+    np.save(tmp_path / "seqs.npy", np.stack([series(s, 10)[:, None] for s in (1, 2, 3)]))
+    test = get_dataset("arrays", tmp_path / "seqs.npy", "test", split_by="series", **opts)
+    assert len(test) == 7 and set(decoded(test, 0)[0]) == {3}
+    assert "seqs.npy[2]: 10 frames (test)" in "\n".join(test.summary())

@@ -67,9 +67,8 @@ class RunFiles(pl.Callback):
 
     def validates_at(self, iteration: int) -> bool:
         """Whether a validation follows ``iteration`` (scheduled, or the last of this invocation)."""
-        return iteration % config_lib.val_every(
-            self.cfg
-        ) == 0 or iteration >= config_lib.stop_iteration(self.cfg)
+        every = config_lib.val_every(self.cfg)
+        return iteration % every == 0 or iteration >= config_lib.stop_iteration(self.cfg)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, idx: int
