@@ -51,15 +51,18 @@ DEFAULTS: dict[str, Any] = {
         "loss": "l1+l2",  # l2 | l1 | l1+l2
         "loss_reduction": "frame-sum",  # frame-sum: sum over pixels per frame, mean over frames; mean
         "loss_frames": "all",  # all: every next-frame prediction; future: the output_length frames only
-        "sampling": "auto",  # auto (the model's default, else linear) | none | predrnn | linear | reverse
+        # auto (the model's schedule, fitted to the run: linear 1 -> 0 by half of the run) | paper
+        # (the model's paper schedule: linear 1 -> 0 over the whole run) | none | predrnn | linear | reverse
+        "sampling": "auto",
         "sampling_options": {},  # see convrnn.train.sampling
         "reverse_sequence": False,  # second optimiser step on the time-reversed sequence (CMS-LSTM)
-        "val_every": 500,  # validate every N iterations (and at the end)
+        "val_every": None,  # validate every N iterations and at the end; None: max_steps / 5, at most 500
         "val_batches": None,  # limit validation to N batches (None: the whole split)
         "checkpoint_every": 500,  # write last.ckpt every N iterations (and at the end)
         "seed": 42,
         "devices": 1,  # processes (GPUs) per node
         "num_nodes": 1,  # machines; torchrun --nnodes / SLURM nodes (world size = devices x num_nodes)
+        "threads": None,  # CPU threads per process; None: OMP_NUM_THREADS, else usable cores / processes
         "accelerator": "auto",  # auto | cpu | gpu
         "precision": "32-true",  # 32-true | bf16-mixed | 16-mixed
         "compile": False,
@@ -86,7 +89,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.loss": LOSSES,
     "train.loss_reduction": LOSS_REDUCTIONS,
     "train.loss_frames": FRAMES,
-    "train.sampling": ("auto", *SAMPLING_KINDS),
+    "train.sampling": ("auto", "paper", *SAMPLING_KINDS),
     "train.accelerator": ("auto", "cpu", "gpu"),
     "train.precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"),
     "eval.frames": FRAMES,
@@ -225,7 +228,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
         "data.output_length",
         "train.batch_size",
         "train.max_steps",
-        "train.val_every",
         "train.checkpoint_every",
         "train.devices",
         "train.num_nodes",
@@ -233,8 +235,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     ):
         _positive_int(cfg, path)
     _positive_int(cfg, "train.val_batches", allow_none=True)
+    _positive_int(cfg, "train.val_every", allow_none=True)
     _positive_int(cfg, "data.test_output_length", allow_none=True)
     _positive_int(cfg, "train.stop_after", allow_none=True)
+    _positive_int(cfg, "train.threads", allow_none=True)
     _positive_int(cfg, "eval.max_sequences", allow_none=True)
     if cfg["train"]["min_lr"] < 0:
         raise ConfigError(f"train.min_lr must be >= 0, got {cfg['train']['min_lr']!r}")
@@ -257,6 +261,25 @@ def stop_iteration(cfg: Mapping[str, Any]) -> int:
     return train["max_steps"] if stop is None else min(stop, train["max_steps"])
 
 
+#: the longest default validation interval (iterations)
+DEFAULT_VAL_EVERY = 500
+#: validations per run at least, by default (the last one at the end)
+DEFAULT_VALIDATIONS = 5
+
+
+def val_every(cfg: Mapping[str, Any]) -> int:
+    """Iterations between validations: ``train.val_every``, or by default ``max_steps / 5`` (at most 500).
+
+    The default validates at least five times per run (so ``best.ckpt`` chooses among
+    several scores even in a run of a few hundred steps), and every 500 iterations in
+    longer runs.
+    """
+    train = cfg["train"]
+    if train["val_every"] is not None:
+        return int(train["val_every"])
+    return min(DEFAULT_VAL_EVERY, max(1, math.ceil(train["max_steps"] / DEFAULT_VALIDATIONS)))
+
+
 def resolve(*layers: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults, then each layer (YAML file, flags, --set) merged in order, then validated."""
     cfg = copy.deepcopy(DEFAULTS)
@@ -273,6 +296,7 @@ RESUME_MUTABLE = (
     "train.stop_after",
     "train.devices",
     "train.num_nodes",
+    "train.threads",
     "train.accelerator",
     "train.progress_bar",
     "data.root",

@@ -7,6 +7,7 @@ import sys
 
 from convrnn import progress
 from convrnn.cli import bench, data, export, models, predict, test, train
+from convrnn.cli.options import add_threads
 from convrnn.errors import ConvrnnError, TrainingInterrupted
 
 #: OS errors that mean a user's mistake (a wrong path, a file in the way, no permission)
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
             name, help=command.HELP, description=command.DESCRIPTION, parents=[common]
         )
         command.add_arguments(p)
+        add_threads(p)
         p.set_defaults(handler=command.run)
     return parser
 
@@ -110,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress.configure(quiet=args.quiet, verbose=args.verbose)
     try:
+        if args.command != "train":  # train reads train.threads and shares cores among processes
+            from convrnn.threads import apply_threads
+
+            apply_threads(args.threads)
         return args.handler(args)
     except TrainingInterrupted as e:  # rank 0 reports: a DDP worker exiting non-zero kills rank 0
         if e.rank == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from convrnn.cli.options import add_set
+from convrnn.cli.options import add_set, add_threads
 
 HELP = "fetch or check datasets"
 DESCRIPTION = None
@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     m.add_argument("--root", help="data folder (default $CONVRNN_DATA or ~/.cache/convrnn)")
     m.add_argument("--force", action="store_true", help="fetch again even if cached")
+    add_threads(m, nested=True)
     c = dsub.add_parser(
         "check", help="validate a copy of a dataset and say what was found or is missing"
     )
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="read every window of every split (slow on large copies); by default only the first "
         "and last window of each split are read",
     )
+    add_threads(c, nested=True)
 
 
 def run(args: argparse.Namespace) -> int:

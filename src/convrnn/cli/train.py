@@ -96,6 +96,7 @@ def config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     put("train", "devices", args.devices)
     put("train", "num_nodes", args.num_nodes)
     put("train", "precision", args.precision)
+    put("train", "threads", getattr(args, "threads", None))
     layers = [config_lib.load_yaml(args.config)] if args.config else []
     return [*layers, flags, config_lib.parse_set(args.set)]
 
@@ -146,19 +147,12 @@ RUN_FILES = (
 
 def closing_lines(cfg: dict[str, Any], run_dir: str | Path) -> list[str]:
     """Where the run is, what it holds, and the command that comes next."""
-    from convrnn.train.rundir import resume_command
+    from convrnn.train.summary import closing_hint
 
     run = Path(run_dir)
     held = [name for name in RUN_FILES if (run / name.rstrip("/")).exists()]
     lines = [f"run directory: {run} ({', '.join(held)}; logs/ holds CSV and TensorBoard logs)"]
-    train = cfg["train"]
-    if train["stop_after"] is not None and train["stop_after"] < train["max_steps"]:
-        lines.append(
-            f"next: {resume_command(run)} (continues to iteration {train['max_steps']}), "
-            f"or convrnn test {run}"
-        )
-    else:
-        lines.append(f"next: convrnn test {run}")
+    lines.append(closing_hint(run))
     return lines
 
 

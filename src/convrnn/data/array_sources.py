@@ -95,7 +95,8 @@ class ArraySource:
         if key is None:
             if len(self.keys) != 1:
                 raise DatasetError(
-                    f"{self.path}: holds {len(self.keys)} arrays {self.keys[:10]}; choose one with key="
+                    f"{self.path}: holds {len(self.keys)} arrays {self.keys[:10]}; choose one with key= "
+                    "(or key='*' to read each array as one series)"
                 )
             key = self.keys[0]
         elif key not in self.keys:
@@ -108,31 +109,7 @@ class ArraySource:
             raise DatasetError(f"{self.path}:{key}: non-numeric dtype {self.dtype}")
 
     def _list_keys(self) -> list[str]:
-        if self.kind == "npy":
-            return [""]
-        if self.kind == "npz":
-            try:
-                with zipfile.ZipFile(self.path) as zf:
-                    names = zf.namelist()
-            except (zipfile.BadZipFile, OSError) as e:
-                raise DatasetError(f"{self.path}: unreadable .npz ({e}); is it truncated?") from e
-            return [n.removesuffix(".npy") for n in names if n.endswith(".npy")]
-        if self.kind == "hdf5":
-            h5py = _h5py()
-            keys: list[str] = []
-            with _open_h5(self.path) as f:
-                f.visititems(
-                    lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
-                )
-            return keys
-        zarr = _zarr()
-        try:
-            node = zarr.open(store=str(self.path), mode="r")
-        except Exception as e:
-            raise DatasetError(f"{self.path}: unreadable Zarr store ({e})") from e
-        if hasattr(node, "shape"):
-            return [""]
-        return sorted(name for name, _ in node.arrays())
+        return array_keys(self.path)
 
     def _open(self) -> Any:
         if self._array is not None and self._pid == os.getpid():
@@ -186,6 +163,36 @@ class ArraySource:
         """``path[:key] shape dtype (kind)``."""
         where = f"{self.path}" + (f":{self.key}" if self.key else "")
         return f"{where} {self.shape} {self.dtype} ({self.kind})"
+
+
+def array_keys(path: Path) -> list[str]:
+    """The arrays of a file: ``[""]`` for a lone array, member names (HDF5: full paths) otherwise."""
+    kind = array_kind(path)
+    if kind == "npy":
+        return [""]
+    if kind == "npz":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DatasetError(f"{path}: unreadable .npz ({e}); is it truncated?") from e
+        return [n.removesuffix(".npy") for n in names if n.endswith(".npy")]
+    if kind == "hdf5":
+        h5py = _h5py()
+        keys: list[str] = []
+        with _open_h5(path) as f:
+            f.visititems(
+                lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None
+            )
+        return keys
+    zarr = _zarr()
+    try:
+        node = zarr.open(store=str(path), mode="r")
+    except Exception as e:
+        raise DatasetError(f"{path}: unreadable Zarr store ({e})") from e
+    if hasattr(node, "shape"):
+        return [""]
+    return sorted(name for name, _ in node.arrays())
 
 
 def _h5py():

@@ -3,8 +3,8 @@
 A :class:`SplitPlan` says, for one split, which tracks are read, which windows of
 them are served, and which training frames the normalisation is fitted on. It is
 made from one array file split by fractions or indices (:func:`plan_file`), or from
-a folder of ``train.*``/``val.*``/``test.*`` files (:func:`plan_folder`); see
-:mod:`convrnn.data.arrays` for the rules.
+several series or a folder of ``train.*``/``val.*``/``test.*`` files
+(:mod:`convrnn.data.array_series`); see :mod:`convrnn.data.arrays` for the rules.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from convrnn.data.array_sources import ARRAY_SUFFIXES, DEFAULT_MAX_IN_MEMORY, ArraySource
-from convrnn.data.errors import DatasetError, MissingDataError
+from convrnn.data.errors import DatasetError
 from convrnn.data.netcdf import NETCDF_SUFFIXES, NetCDFSource, is_netcdf, time_runs
-from convrnn.data.windows import Window, carve_validation, sliding_windows
+from convrnn.data.windows import Window, sliding_windows
 from convrnn.errors import ConfigError
 
 LAYOUTS = ("THW", "TCHW", "THWC", "NTHW", "NTCHW", "NTHWC")
@@ -37,11 +37,26 @@ class ArrayFormat:
 
 @dataclass(frozen=True)
 class Windowing:
-    """Windows of ``length`` frames, ``step`` apart, one every ``stride`` frames."""
+    """Windows of ``length`` frames, ``step`` apart, one every ``stride`` frames.
+
+    ``named`` says where ``length`` came from (``"input_length + output_length = 4 + 12"``),
+    for the messages of window errors.
+    """
 
     length: int
     stride: int = 1
     step: int = 1
+    named: str = "seq_len"
+
+    @property
+    def span(self) -> int:
+        """Frames from a window's first to its last frame (``length`` unless ``step`` > 1)."""
+        return (self.length - 1) * self.step + 1
+
+    def needs(self) -> str:
+        """``"input_length + output_length = 10 + 10 = 20 needs 20 frames"`` (with the spacing)."""
+        apart = f" ({self.length} frames {self.step} apart)" if self.step > 1 else ""
+        return f"{self.named} = {self.length} needs {self.span} frames{apart}"
 
 
 def to_tchw(x: np.ndarray, layout: str) -> np.ndarray:
@@ -91,6 +106,32 @@ class Track:
         index = (frames,) if self.sequence is None else (self.sequence, frames)
         return to_tchw(self.source[index], self.layout.removeprefix("N"))
 
+    @property
+    def frames(self) -> int:
+        """Frames of the track."""
+        return self.stop - self.start
+
+    def chunks(self, chunk_bytes: int, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Frames ``start .. stop-1`` (default: all) as ``(n, C, H, W)``, about ``chunk_bytes`` at a time."""
+        stop = self.stop if stop is None else stop
+        frame = self.source.shape[2:] if self.layout.startswith("N") else self.source.shape[1:]
+        frame_bytes = int(np.prod(frame)) * self.source.dtype.itemsize
+        rows = max(1, chunk_bytes // max(1, frame_bytes))
+        for start in range(self.start, stop, rows):
+            yield self.read(start, min(stop, start + rows))
+
+
+@dataclass(frozen=True)
+class TrackFit:
+    """Frames ``[track.start, stop)`` of a track to fit the normalisation on."""
+
+    track: Track
+    stop: int
+
+    def chunks(self, chunk_bytes: int) -> Iterator[np.ndarray]:
+        """The frames as ``(n, C, H, W)``, about ``chunk_bytes`` at a time."""
+        return self.track.chunks(chunk_bytes, self.stop)
+
 
 @dataclass(frozen=True)
 class FitRange:
@@ -118,18 +159,32 @@ class SplitPlan:
 
     tracks: list[Track]
     windows: list[Window]
-    fit: list[FitRange]
+    fit: list[FitRange | TrackFit]
     notes: list[str] = field(default_factory=list)
 
 
 def find_split_file(folder: Path, split: str) -> Path | None:
-    """``train.*``, ``val.*``/``valid.*`` or ``test.*`` (any array or NetCDF suffix), or None."""
+    """``train.*``, ``val.*``/``valid.*`` or ``test.*`` (array or NetCDF suffix), or a
+    ``train/``... folder of series; None if there is none."""
     for stem in SPLIT_FILES[split]:
         for suffix in (*ARRAY_SUFFIXES, *NETCDF_SUFFIXES):
             p = folder / f"{stem}{suffix}"
             if p.exists():
                 return p
+        if (folder / stem).is_dir():
+            return folder / stem
     return None
+
+
+def no_window_error(where: str, split: str, tracks: Sequence[Track], w: Windowing) -> DatasetError:
+    """The error of a split without windows: the frames its series have and what a window needs."""
+    longest = max((t.frames for t in tracks), default=0)
+    many = "the longest series in it has" if len(tracks) > 1 else "its series has"
+    return DatasetError(
+        f"{where}: the {split} split holds no window: {many} {longest} frames and "
+        f"{w.needs()}: set data.input_length/output_length (data check: --set "
+        "input_length=N --set output_length=M), or sample_every, so that a window fits"
+    )
 
 
 def array_kind_or_none(path: Path) -> str | None:
@@ -223,38 +278,3 @@ def plan_file(
         raise DatasetError(f"{path}: the {split} split is empty (boundaries {a}, {b} of {n})")
     tracks = tracks_of(source, layout, lo, hi)
     return SplitPlan(tracks, windows_of(tracks, w), [FitRange(source, layout, 0, a)], notes)
-
-
-def plan_folder(
-    folder: Path, split: str, fmt: ArrayFormat, w: Windowing, val_fraction: float = 0.1
-) -> SplitPlan:
-    """``split`` of a folder of split files; without a validation file, validation is carved."""
-    files = {s: find_split_file(folder, s) for s in SPLIT_FILES}
-    if files["train"] is None or (split == "test" and files["test"] is None):
-        wanted = "train and test" if files["train"] is None else "test"
-        raise MissingDataError(
-            f"{folder}: no {wanted} array file (train.npy, test.h5, ... with suffix in {ARRAY_SUFFIXES})"
-        )
-    carve = files["val"] is None and split in ("train", "val")
-    name = "train" if carve else split
-    source, layout = open_array(files[name], fmt)
-    notes = [f"{source.describe()} as {layout} ({name} file)", *time_notes(source)]
-    tracks = tracks_of(source, layout, 0, source.shape[0])
-    windows = windows_of(tracks, w)
-    if carve:
-        kept, val = carve_validation(windows, fraction=val_fraction)
-        notes.append(f"split: validation = last {len(val)} training windows ({val_fraction:.0%})")
-        windows = val if split == "val" else kept
-    if split == "train" or carve:
-        train_source, train_layout = source, layout
-    else:
-        train_source, train_layout = open_array(files["train"], fmt)
-    fit_stop = train_source.shape[0]
-    if files["val"] is None:
-        # validation is carved from the training file: fit only on what is trained on,
-        # the frames (or sequences) before the first validation window
-        every = windows_of(tracks_of(train_source, train_layout, 0, fit_stop), w)
-        _, val = carve_validation(every, fraction=val_fraction)
-        first = min(v.source if train_layout.startswith("N") else v.start for v in val)
-        fit_stop = first if first > 0 else fit_stop
-    return SplitPlan(tracks, windows, [FitRange(train_source, train_layout, 0, fit_stop)], notes)

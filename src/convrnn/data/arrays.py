@@ -1,16 +1,26 @@
 """Your own arrays: ``.npy``/``.npz``/HDF5/Zarr sequences, read lazily, windowed, split and normalised.
 
-``root`` is either
+``root`` is one of
 
 * **one array file** (``key=`` picks the array in an ``.npz``/HDF5/Zarr holding
   several), split by ``splits`` fractions (train, val, test; default
   0.8/0.1/0.1) or ``split_at=(val_start, test_start)`` indices, in order: along
   time for a single series (``T...`` layouts; no window crosses a split
-  boundary), along sequences for ``N...`` layouts; or
-* **a folder of split files** ``train.*``, ``val.*`` (or ``valid.*``) and
-  ``test.*``; without a validation file, validation is the last
+  boundary), along sequences for ``N...`` layouts;
+* **a folder of split files**: it holds a ``train.*`` file (or a ``train/``
+  folder of series), ``val.*`` (or ``valid.*``, ``val/``) and ``test.*`` (or
+  ``test/``); without a validation file, validation is the last
   ``val_fraction`` of the training windows (overlapping training windows are
-  dropped).
+  dropped);
+* **several series of different lengths** (events): a folder of array files
+  *without* a ``train.*`` file or ``train/`` folder (each file one series), a
+  list of files or a glob, or a ragged container (``key="*"``, ``key="event_*"``
+  or an HDF5 group: each array one series). Each series is windowed on its own
+  (no window crosses two series) and the set is split by whole series in name
+  order (``split_by="series"``, the default) or by time within every series
+  (``split_by="time"``); see :mod:`convrnn.data.array_series`;
+* **NetCDF**: a file, a folder of files or a glob, concatenated along time,
+  windows never crossing a gap of the time axis (:mod:`convrnn.data.netcdf`).
 
 Layouts: ``THW``, ``TCHW``, ``THWC`` (one long series) and ``NTHW``,
 ``NTCHW``, ``NTHWC`` (independent sequences); by default 3-D arrays are
@@ -50,20 +60,12 @@ from typing import Any
 
 import numpy as np
 
+from convrnn.data.array_plans import plan_arrays
 from convrnn.data.array_sources import DEFAULT_MAX_IN_MEMORY
-from convrnn.data.array_splits import (
-    ArrayFormat,
-    SplitPlan,
-    Windowing,
-    array_kind_or_none,
-    find_split_file,
-    plan_file,
-    plan_folder,
-)
+from convrnn.data.array_splits import ArrayFormat, SplitPlan, Windowing
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
-from convrnn.data.netcdf import is_netcdf
 from convrnn.data.normalize import Normalizer, fit_minmax
 from convrnn.data.spec import register_dataset_class
 from convrnn.data.windows import Window, WindowDataset, check_split
@@ -131,6 +133,7 @@ class ArraySequences(WindowDataset):
         sample_every: int = 1,
         splits: tuple[float, float, float] | list[float] = (0.8, 0.1, 0.1),
         split_at: tuple[int, int] | list[int] | None = None,
+        split_by: str | None = None,
         val_fraction: float = 0.1,
         normalize: str = "minmax",
         value_range: tuple[float, float] | list[float] | None = None,
@@ -145,31 +148,35 @@ class ArraySequences(WindowDataset):
     ) -> None:
         split = check_split(split)
         settings = Normalization(normalize, value_range, per_channel, zr, rain_threshold)
-        self.root = Path(root) if root is not None else None
-        if self.root is None or not self.root.exists():
-            raise MissingDataError(f"array root {root!r} does not exist")
+        if root is None:
+            raise MissingDataError("the arrays dataset needs a root: a file, folder, list or glob")
+        many = isinstance(root, (list, tuple))
+        self.root: Path | list[Path] = [Path(p) for p in root] if many else Path(root)
         self.size = parse_size(size)
         self.normalize = normalize
         self.chunk_bytes = chunk_bytes
         length = seq_len if seq_len is not None else input_length + output_length
+        named = (
+            "seq_len"
+            if seq_len is not None
+            else f"input_length + output_length = {input_length} + {output_length}"
+        )
         if variable is not None and key is not None and variable != key:
             raise ConfigError(f"variable={variable!r} and key={key!r} differ; give one of them")
         fmt = ArrayFormat(variable or key, layout, max_in_memory_bytes)
-        windowing = Windowing(length, stride, sample_every)
-        folder_of_splits = (
-            find_split_file(self.root, "train") is not None if self.root.is_dir() else False
+        windowing = Windowing(length, stride, sample_every, named)
+        plan = plan_arrays(
+            root,
+            split,
+            fmt,
+            windowing,
+            splits,
+            split_at,
+            val_fraction,
+            split_by,
+            self.size is not None,
         )
-        if (
-            self.root.is_dir()
-            and array_kind_or_none(self.root) is None
-            and (folder_of_splits or not is_netcdf(self.root))
-        ):
-            plan = plan_folder(self.root, split, fmt, windowing, val_fraction)
-        else:
-            plan = plan_file(self.root, split, fmt, windowing, splits, split_at)
         self.tracks = plan.tracks
-        if not plan.windows:
-            raise DatasetError(f"{self.root}: the {split} split holds no window of {length} frames")
         if normalizer is None:
             norm = settings.build(lambda: self._train_chunks(plan))
         else:
@@ -268,7 +275,7 @@ def arrays_info(
         frame_size=parse_size(size),
         channels=None,
         interval="1 frame",
-        splits="fractions (0.8/0.1/0.1) or split_at indices, or train/val/test files",
+        splits="fractions (0.8/0.1/0.1) or split_at indices, train/val/test files, or whole series",
         radar=Normalization(normalize, zr=zr).radar(),
         options={"normalize": normalize},
     )

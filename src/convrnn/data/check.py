@@ -183,6 +183,16 @@ def _check_frames_agree(report: DatasetReport) -> None:
             )
 
 
+def _lengths(options: dict[str, Any]) -> str:
+    """`` of N frames (input_length + output_length = a + b)`` from the options, where given."""
+    if "seq_len" in options:
+        return f" of seq_len = {options['seq_len']} frames"
+    if "input_length" in options or "output_length" in options:
+        i, o = options.get("input_length", "default"), options.get("output_length", "default")
+        return f" of input_length + output_length = {i} + {o} frames"
+    return " (windows of the dataset's default input_length + output_length)"
+
+
 def check_dataset(
     name: str,
     root: Any,
@@ -231,7 +241,7 @@ def check_dataset(
             sr.windows = len(ds)
             sr.lines = list(ds.summary()) if hasattr(ds, "summary") else []
             if not len(ds):
-                raise ValueError("the split has no windows")
+                raise ValueError(f"the split has no windows{_lengths(options)}")
             indices = range(len(ds)) if deep else sorted({0, len(ds) - 1})
             _read_windows(ds, sr, indices, deep)
             norm = getattr(ds, "normalizer", None)

@@ -137,7 +137,7 @@ class HKO7(WindowDataset):
         windows, runs = gap_free_windows(times, INTERVAL_MINUTES, seq_len, stride, sample_every)
         notes.append(f"{len(frames)} frames in {runs} gap-free runs of 6-minute frames")
         if self._carve:
-            kept, val = carve_validation(windows, fraction=val_fraction)
+            kept, val = carve_validation(windows, fraction=val_fraction, length=seq_len)
             notes.append(f"validation: last {len(val)} training windows ({val_fraction:.0%})")
             windows = val if split == "val" else kept
         if not windows:

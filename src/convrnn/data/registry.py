@@ -7,6 +7,8 @@ its own :class:`~convrnn.data.spec.DatasetSpec`); user code may add more with
 
 from __future__ import annotations
 
+import glob as globlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,16 +72,17 @@ def _looks_like_path(value: str) -> bool:
 def resolve_data_argument(value: str) -> tuple[str, str | None]:
     """A ``--data`` value -> ``(dataset name, root or None)``.
 
-    An existing file or folder is the dataset that reads paths (``arrays``) with that
-    root (as before, an existing path wins over a dataset of the same name); else a
+    An existing file or folder, or a glob matching files, is the dataset that reads paths
+    (``arrays``) with that root (as before, an existing path wins over a dataset of the same name); else a
     registered name, with no root. A value that looks like a path (a ``/`` or a file
     suffix) but does not exist raises :class:`~convrnn.errors.MissingDataError`; any
     other unknown name a :class:`~convrnn.errors.ChoiceError` listing the datasets.
     """
-    if Path(value).exists():
-        readers = [s.name for s in SPECS.values() if s.reads_paths]
-        if readers:
-            return readers[0], str(Path(value).resolve())  # a run works from any directory
+    readers = [s.name for s in SPECS.values() if s.reads_paths]
+    if Path(value).exists() and readers:
+        return readers[0], str(Path(value).resolve())  # a run works from any directory
+    if any(c in value for c in "*?[") and globlib.glob(value) and readers:
+        return readers[0], os.path.abspath(value)  # a glob of series files
     if value not in SPECS and _looks_like_path(value):
         raise MissingDataError(
             f"--data {value}: no such file or folder; give an existing array file or folder "

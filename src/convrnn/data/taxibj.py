@@ -162,7 +162,7 @@ class TaxiBJ(WindowDataset):
         if split == "test":
             chosen = test
         elif val_windows > 0:
-            kept, val = carve_validation(train, count=val_windows)
+            kept, val = carve_validation(train, count=val_windows, length=seq_len)
             notes.append(
                 f"validation: last {len(val)} training windows; {len(train) - len(kept) - len(val)} "
                 "overlapping training windows dropped"
@@ -216,7 +216,10 @@ class TaxiBJ(WindowDataset):
                     source, i0, i1 - 1, seq_len, 1
                 )  # the next slot must exist
         if len(windows) <= n_test:
-            raise DatasetError(f"TaxiBJ: only {len(windows)} windows, need more than {n_test}")
+            raise DatasetError(
+                f"TaxiBJ: only {len(windows)} windows of seq_len = {seq_len} slots, need more "
+                f"than {n_test}"
+            )
         notes.insert(0, f"{len(windows)} windows: {len(windows) - n_test} train+val, {n_test} test")
         return (windows[:-n_test], windows[-n_test:]), normalizer, notes
 

@@ -91,12 +91,16 @@ def contiguous_runs(
 
 
 def carve_validation(
-    windows: Sequence[Window], count: int | None = None, fraction: float | None = None
+    windows: Sequence[Window],
+    count: int | None = None,
+    fraction: float | None = None,
+    length: int | None = None,
 ) -> tuple[list[Window], list[Window]]:
     """Split time-ordered ``windows`` into (train, val): val = the last ``count`` (or ``fraction``).
 
     Training windows that share frames with a validation window of the same
-    source are dropped, so no validation frame is ever trained on.
+    source are dropped, so no validation frame is ever trained on. ``length``
+    (frames per window) is named in the error when there are too few windows.
     """
     windows = list(windows)
     if count is None:
@@ -104,8 +108,11 @@ def carve_validation(
             raise ConfigError(f"need a validation count or a fraction in (0, 1), got {fraction}")
         count = max(1, round(len(windows) * fraction))
     if not 0 < count < len(windows):
+        length = length if length is not None else (windows[0].length if windows else None)
+        of = f" of {length} frames" if length is not None else ""
         raise ConfigError(
             f"cannot carve {count} validation windows out of {len(windows)} training windows"
+            f"{of}; shorten the windows (input_length + output_length) or add training frames"
         )
     train, val = windows[:-count], windows[-count:]
     first_val: dict[int, int] = {}

@@ -44,7 +44,10 @@ def load_split(cfg: dict[str, Any], split: str, normalizer: Any = None) -> Datas
         data["name"], data["root"], split, **dataset_options(cfg, split, normalizer)
     )
     if len(dataset) == 0:
-        raise DatasetError(f"the {split} split of dataset {data['name']!r} is empty")
+        raise DatasetError(
+            f"the {split} split of dataset {data['name']!r} holds no sequence of "
+            f"data.input_length + output_length = {split_length(cfg, split)} frames"
+        )
     sample = dataset[0]
     total = split_length(cfg, split)
     if sample.dim() != 4 or sample.shape[0] != total:

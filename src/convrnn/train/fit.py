@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -19,6 +18,7 @@ from convrnn import progress as progress_lib
 from convrnn.errors import ConvrnnError, TrainingInterrupted
 from convrnn.io import output_error, write_text_atomic
 from convrnn.runs import CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE
+from convrnn.threads import apply_threads, processes_on_node
 from convrnn.train.checkpoint_io import AtomicCheckpointIO
 from convrnn.train.datamodule import SequenceDataModule
 from convrnn.train.lock import RunLock, is_rank_zero
@@ -32,6 +32,7 @@ from convrnn.train.rundir import (
     resume_command,
 )
 from convrnn.train.signals import SignalStop
+from convrnn.train.summary import start_summary
 
 
 class RunFiles(pl.Callback):
@@ -67,10 +68,8 @@ class RunFiles(pl.Callback):
 
     def validates_at(self, iteration: int) -> bool:
         """Whether a validation follows ``iteration`` (scheduled, or the last of this invocation)."""
-        train = self.cfg["train"]
-        return iteration % train["val_every"] == 0 or iteration >= config_lib.stop_iteration(
-            self.cfg
-        )
+        every = config_lib.val_every(self.cfg)
+        return iteration % every == 0 or iteration >= config_lib.stop_iteration(self.cfg)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, idx: int
@@ -86,7 +85,7 @@ class RunFiles(pl.Callback):
         score = trainer.callback_metrics.get("val/mse")
         # the validation forced by train.stop_after is logged but never picks "best": a run
         # stopped and resumed then chooses exactly the checkpoint an uninterrupted run chooses
-        scheduled = it % self.cfg["train"]["val_every"] == 0 or it >= self.cfg["train"]["max_steps"]
+        scheduled = it % config_lib.val_every(self.cfg) == 0 or it >= self.cfg["train"]["max_steps"]
         if scheduled and score is not None and (self.best is None or float(score) < self.best):
             self.best = float(score)
             trainer.save_checkpoint(self.checkpoints / "best.ckpt", weights_only=False)
@@ -134,8 +133,6 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
     accelerator = train["accelerator"]
     if accelerator == "auto":
         accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    if accelerator == "cpu" and devices > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // devices))
     show = train["progress_bar"] and progress_lib.enabled()  # on a terminal, not --quiet
     progress = [StepProgressBar(config_lib.stop_iteration(cfg))] if show else []
     return pl.Trainer(
@@ -146,7 +143,7 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
         precision=train["precision"],
         max_epochs=-1,
         max_steps=-1,
-        val_check_interval=train["val_every"],
+        val_check_interval=config_lib.val_every(cfg),
         check_val_every_n_epoch=None,
         limit_val_batches=train["val_batches"] or 1.0,
         num_sanity_val_steps=0,
@@ -161,8 +158,21 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
         callbacks=[*progress, *callbacks],
         plugins=[AtomicCheckpointIO()],
         deterministic=False,
-        log_every_n_steps=min(50, train["val_every"]),
+        log_every_n_steps=min(50, config_lib.val_every(cfg)),
     )
+
+
+class StartSummary(pl.Callback):
+    """Keeps the start summary in the run's CSV log folder (``logs/<version>/summary.txt``, rank 0)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:  # after the loggers made their folders
+            log_dir = Path(trainer.loggers[0].log_dir)
+            log_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(log_dir / "summary.txt", "\n".join(self.lines) + "\n")
 
 
 def _kept(run_dir: Path, iteration: int | None) -> str:
@@ -255,12 +265,16 @@ def _train_locked(
             )
         if rank_zero:
             remove_stale_temporaries(run_dir)
+        threads = apply_threads(cfg["train"]["threads"], processes_on_node(cfg["train"]["devices"]))
         pl.seed_everything(cfg["train"]["seed"], workers=True, verbose=False)
         datamodule = SequenceDataModule(cfg)
         build = _build_for(cfg, datamodule)
         module = state["module"] = ForecastModule(cfg, build)
         stop.files = files = RunFiles(run_dir, cfg, build, datamodule.normalizer())
-        trainer = _trainer(cfg, run_dir, [files, stop])
+        summary = start_summary(cfg, datamodule, threads) if rank_zero else []
+        if rank_zero:
+            print("\n".join(summary), flush=True)
+        trainer = _trainer(cfg, run_dir, [files, stop, StartSummary(summary)])
         trainer.fit(
             module, datamodule=datamodule, ckpt_path=ckpt if resume else None, weights_only=True
         )

@@ -17,15 +17,23 @@ from convrnn.metrics import FrameMetrics
 from convrnn.models.factory import build_model
 from convrnn.models.forecaster import Forecaster
 from convrnn.train.losses import frame_loss
-from convrnn.train.sampling import SamplingSchedule
+from convrnn.train.sampling import AUTO_OPTIONS, SamplingSchedule
 
 
 def sampling_kind(cfg: dict[str, Any]) -> str:
-    """The configured schedule, with ``auto`` resolved to the model's default (else ``linear``)."""
+    """The configured schedule, with ``auto``/``paper`` resolved to the model's default (else ``linear``)."""
     kind = cfg["train"]["sampling"]
-    if kind == "auto":
+    if kind in ("auto", "paper"):
         kind = get_entry(cfg["model"]["name"]).training.get("sampling", "linear")
     return kind
+
+
+def sampling_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``train.sampling_options``, on top of what ``auto`` sets for short runs (``AUTO_OPTIONS``)."""
+    options = dict(cfg["train"]["sampling_options"])
+    if cfg["train"]["sampling"] == "auto":
+        options = {**AUTO_OPTIONS.get(sampling_kind(cfg), {}), **options}
+    return options
 
 
 def model_kwargs(
@@ -56,7 +64,7 @@ class ForecastModule(pl.LightningModule):
         self.automatic_optimization = False
         train = config["train"]
         self.schedule = SamplingSchedule(
-            sampling_kind(config), train["max_steps"], train["seed"], **train["sampling_options"]
+            sampling_kind(config), train["max_steps"], train["seed"], **sampling_options(config)
         )
         self.iteration = 0  # completed training iterations (batches), saved in checkpoints
         self.checkpointed_iteration: int | None = None  # iteration of the newest last.ckpt, if any

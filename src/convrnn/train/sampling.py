@@ -8,11 +8,20 @@ pure function of the iteration: resuming from a checkpoint (which stores the
 schedule's settings and iteration) continues it exactly, and DDP ranks draw
 different masks for their different samples.
 
+The config's ``train.sampling`` also takes ``paper``: the model's schedule as its
+paper's code runs it (``reverse`` for PredRNN-V2, else ``linear`` over the whole
+run), and ``auto`` (the default): the same schedule fitted to runs of any length,
+``linear`` reaching 0 at half of the run (``AUTO_OPTIONS``) so that the second half
+trains on the model's own predictions, as it will forecast. Ending at the very
+last iteration (``fraction=1``) leaves no steps to adapt: in a 240-step run the
+training loss rose as the ratio reached 0.
+
 * ``none``: ground truth for the ``input_length`` inputs, predictions after.
 * ``predrnn`` (thuml ``schedule_sampling``): at iteration ``i = step + 1``,
   ``eta = max(0, start - i * decay)`` while ``i < stop``, else 0 (defaults
   ``start=1.0, decay=2e-5, stop=50000``). Each future input is the ground truth
-  with probability ``eta``.
+  with probability ``eta``. Counted in iterations, not in the run: a run of a few
+  hundred steps stays almost fully teacher-forced (``eta`` > 0.99).
 * ``linear`` (MS-RNN / CMS-LSTM code): ``eta = max(0, 1 - i / (fraction * max_steps))``:
   1 -> 0 over the whole run (``fraction=1``, MS-RNN) or half of it (0.5, CMS-LSTM).
 * ``reverse`` (PredRNN-V2 ``reserve_schedule_sampling_exp``): the encoder inputs
@@ -41,6 +50,10 @@ _OPTIONS = {
     "linear": {"fraction": 1.0},
     "reverse": {"step_1": None, "step_2": None, "alpha": None},
 }
+
+
+#: options ``sampling: auto`` gives a schedule (on top of the model's paper schedule)
+AUTO_OPTIONS: dict[str, dict[str, Any]] = {"linear": {"fraction": 0.5}}
 
 
 class SamplingSchedule:
