@@ -34,9 +34,9 @@ from convrnn.evaluate.results import (
 )
 from convrnn.metrics import FrameMetrics, NowcastMetrics, persistence
 from convrnn.models.forecaster import Forecaster
-from convrnn.viz import step_minutes
 from convrnn.runs import checkpoint_path, load_forecaster, read_config, read_normalizer
 from convrnn.train.data import load_split
+from convrnn.viz import step_minutes
 
 __all__ = [
     "BASELINES",
@@ -202,7 +202,7 @@ def test_run(
             f"masked scores need a radar dataset with pixel masks (hko7); {cfg['data']['name']!r} "
             "has none"
         )
-    normalizer, info = getattr(dataset, "normalizer", None), getattr(dataset, "info", None)
+    normalizer = getattr(dataset, "normalizer", None)
     physical = None
     if normalizer is not None and normalizer.kind in THRESHOLDS:
         physical = PhysicalScores(normalizer, ("model", *options.baselines))
