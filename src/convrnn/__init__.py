@@ -2,7 +2,15 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_model", "count_parameters", "list_models", "list_presets", "load"]
+__all__ = [
+    "__version__",
+    "build_model",
+    "count_parameters",
+    "list_models",
+    "list_presets",
+    "load",
+    "nowcast",
+]
 
 
 _LAZY_SUBMODULES = (
@@ -40,3 +48,11 @@ def load(run_dir, checkpoint: str = "best", map_location="cpu"):
     from convrnn.runs import load_forecaster
 
     return load_forecaster(run_dir, checkpoint=checkpoint, map_location=map_location)
+
+
+def nowcast(run, precip, timesteps: int, checkpoint: str = "best", normalizer=None):
+    """pysteps-style nowcast: ``(T, H, W)`` raw frames (NaN outside coverage) in, ``(timesteps, H, W)``
+    out in the same units (see :func:`convrnn.nowcasting.nowcast`)."""
+    from convrnn.nowcasting import nowcast as run_nowcast
+
+    return run_nowcast(run, precip, timesteps, checkpoint=checkpoint, normalizer=normalizer)

@@ -10,10 +10,21 @@ import torch
 
 from convrnn import progress
 from convrnn.data.array_splits import to_ntchw
+from convrnn.data.coverage import blank_unobserved, split_coverage
+from convrnn.data.netcdf import is_netcdf
 from convrnn.errors import DatasetError, InputError
 from convrnn.io import save_npy_atomic
 from convrnn.models.forecaster import Forecaster
-from convrnn.runs import load_forecaster, model_source, read_normalizer
+from convrnn.predict_io import (
+    model_name,
+    normalized,
+    read_netcdf_input,
+    read_raw_inputs,
+    save_forecast_pictures,
+    write_forecast_nc,
+)
+from convrnn.runs import load_forecaster, model_source, read_data_info, read_normalizer
+from convrnn.viz import step_minutes
 
 PNG_SUFFIXES = (".png",)
 #: sequences forecast at once (the progress bar advances by this many)
@@ -66,16 +77,7 @@ def read_frames(path: str | Path, normalizer: Any = None, layout: str | None = N
                 "pass layout=", "pass --layout"
             )
         ) from None
-    if not np.isfinite(array).all():
-        raise InputError(f"{path}: contains NaN or infinite values; fill or drop them first")
-    if normalizer is not None:
-        return np.asarray(normalizer.transform(array), dtype=np.float32)
-    if array.min() < 0 or array.max() > 1:
-        raise InputError(
-            f"{path}: values lie in [{array.min():.3g}, {array.max():.3g}] but the model expects [0, 1]; "
-            "normalise them as the training data were"
-        )
-    return array
+    return normalized(array, normalizer, path)
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -130,7 +132,8 @@ def check_input(model: Forecaster, frames: np.ndarray) -> None:
             "resize or crop them to that size"
         )
     try:
-        model.check_frames(torch.from_numpy(frames[:, :1]), "input frames")
+        first = np.nan_to_num(frames[:, :1], nan=0.0)  # NaN (not observed) is filled later
+        model.check_frames(torch.from_numpy(first), "input frames")
     except ValueError as e:
         raise InputError(str(e)) from e
 
@@ -143,16 +146,17 @@ def predict_run(
     checkpoint: str = "best",
     layout: str | None = None,
 ) -> Path:
-    """Forecast ``horizon`` frames; writes ``forecast.npy``, PNG frames and a GIF per sequence to ``out_dir``.
+    """Forecast ``horizon`` frames; writes ``forecast.npy``, pictures (and ``forecast.nc``) to ``out_dir``.
 
     ``run_dir`` is a run, a bundle (``convrnn export``) or ``hf://owner/name``. For
     runs whose data were normalised (``normalization.json``), the input is
     in raw units (its ``units`` entry), is normalised as the training data were,
-    and ``forecast_raw.npy`` holds the forecast mapped back to those units.
-    ``layout``: the input array's axes (see :func:`read_frames`).
+    and ``forecast_raw.npy`` holds the forecast mapped back to those units. NaN
+    input pixels are "not observed": the model sees the normalisation's zero
+    there, and the forecast is NaN where no input frame observed the pixel. A
+    NetCDF input (one sequence, the run's variable) also gives ``forecast.nc``
+    on its grid with valid times. ``layout``: the input array's axes (see :func:`read_frames`).
     """
-    from convrnn.viz import save_gif, save_png
-
     if horizon < 1:
         raise InputError(f"horizon must be >= 1, got {horizon}")
     run_dir = model_source(run_dir)
@@ -160,30 +164,47 @@ def predict_run(
     normalizer = read_normalizer(run_dir)
     if normalizer is not None and normalizer.kind == "identity":
         normalizer = None
-    frames = read_frames(input_path, normalizer, layout)
+    data_info = read_data_info(run_dir)
+    grid = None
+    if is_netcdf(input_path):
+        variable = data_info.get("options", {}).get("variable")
+        frames, grid, last_time = read_netcdf_input(input_path, variable, normalizer)
+    else:
+        frames = read_frames(input_path, normalizer, layout)
     check_input(model, frames)
+    forecast = forecast_frames(model, torch.from_numpy(frames), horizon).numpy()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_npy_atomic(out / "forecast.npy", forecast)
+    raw = None
+    if normalizer is not None:
+        inverse = normalizer.for_channels(model.target_channels).inverse(forecast)
+        raw = np.asarray(inverse, dtype=np.float32)
+        save_npy_atomic(out / "forecast_raw.npy", raw)
+    step = grid.time_step if grid is not None else None
+    minutes = step_minutes(step if step is not None else data_info.get("interval"))
+    if grid is not None:
+        source = f"convrnn {model_name(run_dir)} nowcast from {Path(str(run_dir)).name}"
+        write_forecast_nc(
+            out / "forecast.nc",
+            raw if raw is not None else forecast,
+            grid,
+            last_time,
+            minutes,
+            source,
+        )
+    inputs_raw = None if normalizer is None else read_raw_inputs(frames, normalizer, model)
+    save_forecast_pictures(out, forecast, raw, inputs_raw, normalizer, minutes)
+    return out
+
+
+def forecast_frames(model: Forecaster, frames: torch.Tensor, horizon: int) -> torch.Tensor:
+    """``model``'s forecast of ``(N, T, C, H, W)`` normalised frames, NaN where never observed."""
+    filled, _ = split_coverage(frames)
     with progress.bar(len(frames), "forecast", unit="seq") as bar:
         parts = []
         for start in range(0, len(frames), SEQUENCES_PER_BATCH):
-            chunk = torch.from_numpy(frames[start : start + SEQUENCES_PER_BATCH])
+            chunk = filled[start : start + SEQUENCES_PER_BATCH]
             parts.append(model.predict(chunk, horizon))
             bar.update(len(chunk))
-    forecast = torch.cat(parts)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_npy_atomic(out / "forecast.npy", forecast.numpy())
-    if normalizer is not None:
-        save_npy_atomic(
-            out / "forecast_raw.npy",
-            np.asarray(
-                normalizer.for_channels(model.target_channels).inverse(forecast.numpy()),
-                dtype=np.float32,
-            ),
-        )
-    with progress.bar(len(forecast), "pictures", unit="seq") as bar:
-        for n, sequence in enumerate(forecast):
-            for t, frame in enumerate(sequence):
-                save_png(frame, out / f"seq{n:03d}" / f"frame_{t + 1:03d}.png")
-            save_gif(list(sequence), out / f"seq{n:03d}.gif")
-            bar.update()
-    return out
+    return blank_unobserved(torch.cat(parts), model.targets_of(frames))

@@ -24,6 +24,8 @@ from convrnn.models.forecaster import Forecaster
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.json"
 NORMALIZER_FILE = "normalization.json"
+#: the training data's metadata (interval between frames, frame size, radar conversion)
+DATA_FILE = "data.json"
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
@@ -93,3 +95,17 @@ def load_forecaster(
             f"({' '.join(str(e).split())[:300]}); use a checkpoint of this run (best or last)"
         ) from None
     return model.eval()
+
+
+def read_data_info(run_dir: str | Path) -> dict[str, Any]:
+    """The training data's metadata of a run (``data.json``) or bundle; ``{}`` when not recorded."""
+    if is_bundle(run_dir):
+        from convrnn.bundle import read_bundle_config
+
+        config = read_bundle_config(run_dir)
+        return {
+            "interval": config.get("interval"),
+            "options": config.get("data", {}).get("options", {}),
+        }
+    path = Path(run_dir) / DATA_FILE
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -47,10 +47,15 @@ def closing_line(out: Path) -> str:
         n for n in FORECAST_FILES if (out / n).exists() and (out / n).stat().st_mtime >= first
     ]
     shape = np.load(out / FORECAST_FILES[0], mmap_mode="r").shape
+    radar = (out / "seq000.png").exists() and (out / "seq000.png").stat().st_mtime >= first
+    pictures = (
+        "a radar picture seqNNN.png (inputs, then the forecast with lead times)"
+        if radar
+        else "PNG frames seqNNN/frame_TTT.png"
+    )
     return (
         f"forecast written to {out}: {', '.join(arrays)} (sequences, horizon, C, H, W) = "
-        f"{shape}; PNG frames seqNNN/frame_TTT.png and a GIF seqNNN.gif for each of the "
-        f"{shape[0]} sequences"
+        f"{shape}; {pictures} and a GIF seqNNN.gif for each of the {shape[0]} sequences"
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from convrnn.cli import launch
 from convrnn.cli.options import add_set
-from convrnn.errors import ConfigError
+from convrnn.errors import ConfigError, ConvrnnError
 
 HELP = "train a model"
 DESCRIPTION = (
@@ -30,7 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--preset", help="paper settings: ms-rnn, ms-lstm, ... (default: small CPU defaults)"
     )
     p.add_argument(
-        "--data", help="dataset name (default moving-mnist), or a path to your own arrays"
+        "--data",
+        help="dataset name (default moving-mnist), or a path to your own arrays: .npy/.npz/HDF5/"
+        "Zarr/NetCDF file, folder or glob. Their scaling is --set data.options.normalize=: "
+        "minmax (default; fitted on the training split), range (value_range=[lo,hi]), none "
+        "(already in [0, 1]), dbz (reflectivity, (dBZ+10)/70), rain (mm/h via a Z-R law, dry "
+        "below rain_threshold=0.1 mm/h, exact zeros back); NaN = not observed (masked)",
     )
     p.add_argument("--data-root", help="dataset folder (default $CONVRNN_DATA or ~/.cache/convrnn)")
     p.add_argument("--config", help="YAML config file (see recipes/)")
@@ -140,9 +145,27 @@ def resume_config(args: argparse.Namespace, run_dir: str) -> dict[str, Any]:
 
 #: what a run directory holds, in the order the closing line lists it
 RUN_FILES = (
-    "config.yaml", "model.json", "normalization.json", "checkpoints/best.ckpt",
+    "config.yaml", "model.json", "normalization.json", "data.json", "checkpoints/best.ckpt",
     "checkpoints/last.ckpt", "logs/",
 )  # fmt: skip
+
+
+def data_options_comment(name: str) -> str:
+    """A YAML comment naming the options ``data.options`` takes for dataset ``name``."""
+    from convrnn.data.registry import dataset_spec
+
+    try:
+        options = dataset_spec(name).options
+    except ConvrnnError:
+        return "# data.options: see `convrnn data check --help`"
+    listed = ", ".join(sorted(options)) if options else "any"
+    text = f"# data.options of {name!r}: {listed}"
+    if options and "normalize" in options:
+        text += (
+            "\n# normalize: minmax (default) | range (value_range) | none | dbz | rain "
+            "(zr, rain_threshold=0.1 mm/h); NaN in the data = not observed"
+        )
+    return text
 
 
 def closing_lines(cfg: dict[str, Any], run_dir: str | Path) -> list[str]:
@@ -172,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = resume_config(args, run_dir) if args.resume else config_lib.resolve(*config_layers(args))
     if args.print_config:
         print(config_lib.dump(cfg), end="")
+        print(data_options_comment(cfg["data"]["name"]))
         return 0
     if not run_dir:
         run_dir = f"runs/{cfg['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"

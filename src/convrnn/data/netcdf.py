@@ -197,7 +197,12 @@ class NetCDFSource:
         if self.times is not None and not np.issubdtype(self.times.dtype, np.datetime64):
             self.times = None
         #: the time axis' step (validated: no repeated or off-step time), None without one
-        self.time_step = None if self.times is None else time_step(self.times, self.describe_path())
+        if self.times is not None and len(self.times) < 2:
+            self.time_step = None  # one frame (a predict input): the run's time step applies
+        else:
+            self.time_step = (
+                None if self.times is None else time_step(self.times, self.describe_path())
+            )
         self._starts = np.cumsum([0, *self._counts])
         self._open: dict[int, Any] = {}
         self._pid: int | None = None

@@ -17,7 +17,7 @@ from convrnn import config as config_lib
 from convrnn import progress as progress_lib
 from convrnn.errors import ConvrnnError, TrainingInterrupted
 from convrnn.io import output_error, write_text_atomic
-from convrnn.runs import CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE
+from convrnn.runs import CONFIG_FILE, DATA_FILE, MODEL_FILE, NORMALIZER_FILE
 from convrnn.threads import apply_threads, processes_on_node
 from convrnn.train.checkpoint_io import AtomicCheckpointIO
 from convrnn.train.datamodule import SequenceDataModule
@@ -45,12 +45,18 @@ class RunFiles(pl.Callback):
     """
 
     def __init__(
-        self, run_dir: Path, cfg: dict[str, Any], build: dict[str, Any], normalizer: Any = None
+        self,
+        run_dir: Path,
+        cfg: dict[str, Any],
+        build: dict[str, Any],
+        normalizer: Any = None,
+        info: Any = None,
     ) -> None:
         self.run_dir = run_dir
         self.cfg = cfg
         self.build = build
         self.normalizer = normalizer
+        self.info = info  # the training data's DatasetInfo (interval, frame size, radar)
         self.best: float | None = None
 
     @property
@@ -65,6 +71,9 @@ class RunFiles(pl.Callback):
             if self.normalizer is not None:
                 text = json.dumps(self.normalizer.to_dict(), indent=2)
                 write_text_atomic(self.run_dir / NORMALIZER_FILE, text)
+            if self.info is not None:
+                text = json.dumps(self.info.to_dict(), indent=2, default=str)
+                write_text_atomic(self.run_dir / DATA_FILE, text)
 
     def validates_at(self, iteration: int) -> bool:
         """Whether a validation follows ``iteration`` (scheduled, or the last of this invocation)."""
@@ -270,7 +279,13 @@ def _train_locked(
         datamodule = SequenceDataModule(cfg)
         build = _build_for(cfg, datamodule)
         module = state["module"] = ForecastModule(cfg, build)
-        stop.files = files = RunFiles(run_dir, cfg, build, datamodule.normalizer())
+        stop.files = files = RunFiles(
+            run_dir,
+            cfg,
+            build,
+            datamodule.normalizer(),
+            getattr(datamodule.split("train"), "info", None),
+        )
         summary = start_summary(cfg, datamodule, threads) if rank_zero else []
         if rank_zero:
             print("\n".join(summary), flush=True)

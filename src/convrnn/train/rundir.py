@@ -17,14 +17,14 @@ from typing import Any
 from convrnn.config import stop_iteration
 from convrnn.errors import RunError
 from convrnn.io import load_checkpoint, stale_temporaries
-from convrnn.runs import CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE
+from convrnn.runs import CONFIG_FILE, DATA_FILE, MODEL_FILE, NORMALIZER_FILE
 from convrnn.train.lock import is_run_marker
 
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
 BEST = "best.ckpt"
 #: files of the run folder itself that only ``train`` writes (with the run lock held)
-RUN_FILES = {CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE}
+RUN_FILES = {CONFIG_FILE, MODEL_FILE, NORMALIZER_FILE, DATA_FILE}
 
 
 def last_checkpoint(run_dir: Path) -> Path:
