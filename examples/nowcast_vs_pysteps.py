@@ -6,7 +6,6 @@ scored with pysteps' verification on the pixels the radar observed.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
@@ -17,7 +16,6 @@ import convrnn
 
 def main(run: str, archive: str, n_in: int = 4, n_out: int = 6) -> None:
     """Forecast the last ``n_out`` frames of ``archive`` from the ``n_in`` before them."""
-    os.environ.setdefault("PYSTEPSRC", "")  # pysteps prints a banner on import otherwise
     from pysteps import motion, nowcasts
     from pysteps.verification import det_cat_fct, det_cont_fct
 

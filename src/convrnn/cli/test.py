@@ -71,6 +71,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def print_physical(physical: dict[str, Any], names: list[str]) -> None:
+    """Per lead time, MAE and CSI at 1 (mm/h or dBZ threshold) of each forecaster, in the data's units."""
+    leads = [
+        f"+{m:g} min" if m is not None else f"+{k + 1}"
+        for k, m in enumerate(physical["lead_time_minutes"])
+    ]
+    thr = 1.0 if 1.0 in physical[names[0]]["csi_per_frame"] else physical["thresholds"][0]
+    print(f"per lead time, observed pixels, {physical['units']}:")
+    print(f"{'':<26}" + "".join(f"{lead:>9}" for lead in leads))
+    for name in names:
+        scores = physical[name]
+        label = "copy-last" if name == "persistence" else name
+        print(f"{label + ' MAE':<26}" + "".join(f"{v:>9.3f}" for v in scores["mae_per_frame"]))
+        csi = scores["csi_per_frame"][thr]
+        print(f"{label + f' CSI >= {thr:g}':<26}" + "".join(f"{v:>9.3f}" for v in csi))
+
+
 def print_report(report: dict[str, Any]) -> None:
     """The scores of the model and each baseline, then where the files went."""
     print(f"{report['split']} split, {report['num_sequences']} sequences, {report['frames_note']}")
@@ -87,6 +104,8 @@ def print_report(report: dict[str, Any]) -> None:
                 if t in m["nowcast"]["csi"]
             )
             print(f"{'':<14}{csi}")
+    if "physical" in report:
+        print_physical(report["physical"], ["model", *report["baselines"]])
     if report.get("non_finite"):
         print(f"written as null (not a finite number): {', '.join(report['non_finite'])}")
     print(
