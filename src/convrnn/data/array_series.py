@@ -52,6 +52,7 @@ from convrnn.data.array_splits import (
     array_kind_or_none,
     no_window_error,
     open_array,
+    split_fractions,
     tracks_of,
     windows_of,
 )
@@ -172,10 +173,7 @@ def _series_counts(
     if split_at is not None:
         a, b = (int(v) for v in split_at)
     else:
-        fr = np.asarray(splits, dtype=np.float64)
-        if fr.shape != (3,) or (fr < 0).any() or fr.sum() <= 0:
-            raise ConfigError(f"splits must be three non-negative fractions, got {splits}")
-        fr = fr / fr.sum()
+        fr = split_fractions(splits)
         n_val, n_test = (max(1, round(n * f)) if f > 0 else 0 for f in fr[1:])
         a, b = n - n_val - n_test, n - n_test
     if not 0 < a <= b <= n:

@@ -245,6 +245,14 @@ def windows_of(tracks: Sequence[Track], w: Windowing) -> list[Window]:
     ]
 
 
+def split_fractions(splits: Sequence[float]) -> np.ndarray:
+    """The (train, val, test) ``splits`` fractions, checked and scaled to sum to 1."""
+    fr = np.asarray(splits, dtype=np.float64)
+    if fr.shape != (3,) or (fr < 0).any() or fr.sum() <= 0:
+        raise ConfigError(f"splits must be three non-negative fractions, got {splits}")
+    return fr / fr.sum()
+
+
 def plan_file(
     path: Path,
     split: str,
@@ -259,10 +267,7 @@ def plan_file(
     if split_at is not None:
         a, b = (int(v) for v in split_at)
     else:
-        fr = np.asarray(splits, dtype=np.float64)
-        if fr.shape != (3,) or (fr < 0).any() or fr.sum() <= 0:
-            raise ConfigError(f"splits must be three non-negative fractions, got {splits}")
-        fr = fr / fr.sum()
+        fr = split_fractions(splits)
         a = round(n * fr[0])
         b = a + round(n * fr[1])
     unit = "sequences" if layout.startswith("N") else "frames"
