@@ -87,16 +87,13 @@ def test_train_closing_lines_name_the_run_and_the_next_command(trained_on_a_term
     assert lines[-1] == f"next: convrnn test {run}"
 
 
-def test_closing_lines_of_a_run_stopped_early_give_the_resume_command(tmp_path):
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
-    (tmp_path / "config.yaml").write_text("")
-    cfg = {"train": {"stop_after": 3, "max_steps": 10}}
-    lines = closing_lines(cfg, tmp_path)
-    assert lines[0] == f"run directory: {tmp_path} (config.yaml, checkpoints/last.ckpt; " + (
-        "logs/ holds CSV and TensorBoard logs)"
-    )
-    assert lines[1].startswith(f"next: convrnn train --out {tmp_path} --resume (continues to ")
+def test_closing_lines_name_the_run_files_then_the_checked_hint(trained_on_a_terminal, mnist_cache):
+    # the resume hint of a run stopped early is run for real in test_cli_series
+    run, _, _ = trained_on_a_terminal
+    lines = closing_lines({}, run)
+    assert lines[0].startswith(f"run directory: {run} (config.yaml, model.json, ")
+    assert lines[0].endswith("logs/; logs/ holds CSV and TensorBoard logs)")
+    assert lines[1] == f"next: convrnn test {run}"
 
 
 def test_teacher_forcing_is_logged_under_its_name(trained_on_a_terminal):

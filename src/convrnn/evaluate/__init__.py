@@ -239,7 +239,7 @@ def test_run(
             if physical is not None:
                 physical.update(name, p, truth, mask)
         wanted = options.pictures - len(pictures)
-        shown = blank_unobserved(pred, raw[:, :t_in])  # NaN where no input saw the pixel
+        shown = blank_unobserved(pred, model.targets_of(raw[:, :t_in]))  # NaN: never seen
         pictures.extend((raw[i], shown[i]) for i in range(min(len(batch), max(wanted, 0))))
         bar.update(len(batch))
     bar.close()

@@ -156,12 +156,15 @@ def save_pictures(
     """
     out.mkdir(exist_ok=True)
     radar = getattr(normalizer, "kind", None) in RADAR_KINDS
-    for i, (sequence, pred) in enumerate(pictures):
-        if radar and sequence.shape[1] == 1:
-            save_radar_pictures(sequence, pred, input_length, mode, out / f"sequence_{i:02d}",
+    for i, (raw, pred) in enumerate(pictures):
+        shown = model.targets_of(raw)  # the predicted channels; NaN = not observed
+        if radar and shown.shape[1] == 1:
+            save_radar_pictures(shown, pred, input_length, mode, out / f"sequence_{i:02d}",
                                 normalizer, step_minutes(interval))  # fmt: skip
         else:
-            save_grey_pictures(sequence, pred, input_length, mode, out / f"sequence_{i:02d}")
+            save_grey_pictures(shown.nan_to_num(0.0), pred.nan_to_num(0.0), input_length, mode,
+                               out / f"sequence_{i:02d}")  # fmt: skip
+        sequence = raw.nan_to_num(0.0)  # the model's input, as it saw it
         if options.layer_outputs:
             grid = layer_output_grid(model, sequence, input_length, len(pred))
             save_png(grid, out / f"layers_{i:02d}.png")
