@@ -10,14 +10,16 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 
 from convrnn.cells.registry import get_entry
-from convrnn.config import stop_iteration
+from convrnn.config import BALANCED_LOSSES, stop_iteration
 from convrnn.data.coverage import split_coverage, window_coverage
-from convrnn.errors import NonFiniteLossError
+from convrnn.errors import ConfigError, NonFiniteLossError
 from convrnn.metrics import FrameMetrics
+from convrnn.metrics.nowcast import HKO7_THRESHOLDS
 from convrnn.models.factory import build_model
 from convrnn.models.forecaster import Forecaster
 from convrnn.train.losses import frame_loss
 from convrnn.train.sampling import AUTO_OPTIONS, SamplingSchedule
+from convrnn.units import rain_to_pixel
 
 
 def sampling_kind(cfg: dict[str, Any]) -> str:
@@ -53,13 +55,44 @@ def model_kwargs(
     return {"name": cfg["model"]["name"], "preset": cfg["model"]["preset"], **options}
 
 
-class ForecastModule(pl.LightningModule):
-    """Trains a :class:`Forecaster` with the papers' recipes (see ``convrnn.config.DEFAULTS``)."""
+def loss_thresholds(cfg: dict[str, Any], radar: Any) -> list[float] | None:
+    """The HKO-7 rain thresholds in the data's pixels for a balanced loss (None for other losses).
 
-    def __init__(self, config: dict[str, Any], build: dict[str, Any]) -> None:
+    ``radar`` is the dataset's :class:`~convrnn.data.info.RadarSpec` (``info.radar``):
+    its Z-R law turns 0.5, 2, 5, 10, 30 mm/h into the normalised pixels the loss sees.
+    """
+    loss = cfg["train"]["loss"]
+    if loss not in BALANCED_LOSSES:
+        return None
+    if radar is None:
+        raise ConfigError(
+            f"train.loss={loss} weights pixels by their rain rate, but {cfg['data']['name']!r} "
+            "with these options is not radar data; for rain rates (mm/h) set "
+            "data.options.normalize=rain, for reflectivity (dBZ) normalize=dbz, or use "
+            "train.loss=l1+l2"
+        )
+    return [float(rain_to_pixel(t, radar.law)) for t in HKO7_THRESHOLDS]
+
+
+class ForecastModule(pl.LightningModule):
+    """Trains a :class:`Forecaster` with the papers' recipes (see ``convrnn.config.DEFAULTS``).
+
+    ``pixel_thresholds``: the balanced losses' rain thresholds in normalised pixels
+    (:func:`loss_thresholds`); needed only for ``b-mse``/``b-mae``.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        build: dict[str, Any],
+        pixel_thresholds: list[float] | None = None,
+    ) -> None:
         super().__init__()
-        self.save_hyperparameters({"config": config, "build": build})
+        self.save_hyperparameters(
+            {"config": config, "build": build, "pixel_thresholds": pixel_thresholds}
+        )
         self.cfg = config
+        self.pixel_thresholds = pixel_thresholds
         self.model: Forecaster = build_model(**build)
         self.automatic_optimization = False
         train = config["train"]
@@ -107,7 +140,9 @@ class ForecastModule(pl.LightningModule):
         preds = preds[:, first - 1 :]
         mask = None if seen is None else self.model.targets_of(seen[:, first:])
         target = self.model.targets_of(frames[:, first:])
-        return frame_loss(preds, target, train["loss"], train["loss_reduction"], mask)
+        return frame_loss(
+            preds, target, train["loss"], train["loss_reduction"], mask, self.pixel_thresholds
+        )
 
     def _kept_checkpoint(self) -> str:
         if self.checkpointed_iteration is None:
