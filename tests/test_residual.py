@@ -66,6 +66,16 @@ def test_paper_preset_counts_unchanged_by_residual(preset):
     assert anchored.config["options"]["residual"] is True
 
 
+def test_untrained_residual_model_is_persistence(tiny):
+    model = tiny("ms-convlstm", num_layers=2, hidden_channels=4, residual=True).eval()
+    inputs = torch.rand(1, 4, 1, 16, 16)
+    assert torch.equal(model.predict(inputs, 5), inputs[:, -1:].expand(-1, 5, -1, -1, -1))
+    frames = torch.rand(1, 6, 1, 16, 16)
+    model.train()
+    model(frames, 3).sum().backward()  # the zero head still learns
+    assert model.head.weight.grad.abs().sum() > 0
+
+
 def test_residual_must_be_a_bool(tiny):
     from convrnn.errors import ConfigError
 

@@ -47,8 +47,8 @@ class Forecaster(nn.Module):
 
     ``residual=True`` (default False, the papers' behaviour): the head predicts the
     change from the frame the step was given (in the normalised space; of the target
-    channels under ``target_channels``), so an untrained head (zero weights and bias)
-    forecasts exactly persistence, and training only has to learn the motion.
+    channels under ``target_channels``); the head starts at zero, so an untrained model
+    forecasts exactly persistence, and training only has to learn the change.
     """
 
     def __init__(
@@ -99,6 +99,11 @@ class Forecaster(nn.Module):
         else:
             self.embed = nn.Conv2d(frame_channels, stack.channels, 1)
         self.head = nn.Conv2d(stack.channels, self.out_channels * patch_size**2, 1)
+        if (
+            residual
+        ):  # an untrained model is exactly persistence (a zero change), not a random drift
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         #: how the registry built this model (enough to rebuild it); empty if built by hand
         self.config: dict[str, Any] = {}
         self.compiled = compile
