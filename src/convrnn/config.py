@@ -48,7 +48,9 @@ DEFAULTS: dict[str, Any] = {
         "lr_schedule": "none",  # none | cosine | onecycle
         "min_lr": 0.0,  # cosine: final learning rate
         "grad_clip": None,  # max global gradient norm
-        "loss": "l1+l2",  # l2 | l1 | l1+l2
+        # l2 | l1 | l1+l2 | b-mse | b-mae | b-mse+b-mae (HKO-7 balanced by the truth's rain rate;
+        # radar data: data.options.normalize=rain or dbz, or a radar dataset)
+        "loss": "l1+l2",
         "loss_reduction": "frame-sum",  # frame-sum: sum over pixels per frame, mean over frames; mean
         "loss_frames": "all",  # all: every next-frame prediction; future: the output_length frames only
         # auto (the model's schedule, fitted to the run: linear 1 -> 0 by half of the run) | paper
@@ -76,7 +78,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: frame losses (convrnn.train.losses) and their reductions
-LOSSES = ("l2", "l1", "l1+l2")
+#: the HKO-7 balanced losses (weights from the truth's rain rate; radar data only)
+BALANCED_LOSSES = ("b-mse", "b-mae", "b-mse+b-mae")
+LOSSES = ("l2", "l1", "l1+l2", *BALANCED_LOSSES)
 LOSS_REDUCTIONS = ("frame-sum", "mean")
 #: teacher-forcing schedules (convrnn.train.sampling); the config also takes "auto"
 SAMPLING_KINDS = ("none", "predrnn", "linear", "reverse")

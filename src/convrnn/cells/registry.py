@@ -25,7 +25,14 @@ STACKS = ("flat", "multiscale")
 #: the keyword options build_model passes to each stack and to the Forecaster (plain names, so this
 #: leaf needs no import of them; tests/test_registry.py checks them against their signatures)
 STACK_OPTIONS: dict[str, tuple[str, ...]] = {"flat": (), "multiscale": ("skip",)}
-FORECASTER_OPTIONS = ("embed", "checkpointing", "compile", "channels_last", "target_channels")
+FORECASTER_OPTIONS = (
+    "embed",
+    "checkpointing",
+    "compile",
+    "channels_last",
+    "target_channels",
+    "residual",
+)
 #: options of every model, whatever its cell: compat= ("paper" | "official", see cells.base)
 MODEL_OPTIONS = ("compat",)
 

@@ -45,6 +45,13 @@ as ``dataset.normalizer`` (``to_dict()``/``from_dict()``; pass it back with
   below ``rain_threshold`` (default 0.1 mm/h, pysteps' usual) are dry, and
   every forecast pixel below the threshold's pixel comes back as exactly 0 mm/h.
 
+Augmentation for small archives (:mod:`convrnn.data.augment`, off by default):
+``augment="flip"``, ``"rot90"`` or ``"flip+rot90"`` transforms whole training
+windows (the same for every frame), and ``crop=(h, w)`` (or an int) cuts random
+``h x w`` crops from larger training frames; validation and test windows are
+never transformed, and with ``crop`` they are cut to the centre crop. Draws are
+seeded by ``(augment_seed, epoch, window)``, so a resumed run sees the same ones.
+
 With ``dbz``/``rain`` the dataset's ``info.radar`` carries the conversion, so
 CSI/HSS can be scored at mm/h thresholds. How a file or folder becomes splits
 (layouts, tracks, windows, the fitting range) is :mod:`convrnn.data.array_splits`.
@@ -59,10 +66,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from convrnn.data.array_plans import plan_arrays
 from convrnn.data.array_sources import DEFAULT_MAX_IN_MEMORY
 from convrnn.data.array_splits import ArrayFormat, SplitPlan, Windowing
+from convrnn.data.augment import Augmentation
 from convrnn.data.errors import DatasetError, MissingDataError
 from convrnn.data.images import parse_size, resize_frames
 from convrnn.data.info import DatasetInfo, RadarSpec
@@ -143,6 +152,9 @@ class ArraySequences(WindowDataset):
         normalizer: Normalizer | dict | None = None,
         size: int | tuple[int, int] | None = None,
         target_channels: list[int] | None = None,
+        augment: str | None = None,
+        crop: int | tuple[int, int] | list[int] | None = None,
+        augment_seed: int = 0,
         max_in_memory_bytes: int = DEFAULT_MAX_IN_MEMORY,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
@@ -153,6 +165,9 @@ class ArraySequences(WindowDataset):
         many = isinstance(root, (list, tuple))
         self.root: Path | list[Path] = [Path(p) for p in root] if many else Path(root)
         self.size = parse_size(size)
+        self.augmentation = Augmentation.from_options(augment, crop, augment_seed)
+        #: the training stream passes ``epoch * len + index`` (see ``__getitem__``)
+        self.epoch_indexed = split == "train" and self.augmentation.active
         self.normalize = normalize
         self.chunk_bytes = chunk_bytes
         length = seq_len if seq_len is not None else input_length + output_length
@@ -189,7 +204,9 @@ class ArraySequences(WindowDataset):
         c, h, w = plan.tracks[plan.windows[0].source].read(0, 1).shape[1:]
         #: the channels a model predicts (None: all); the others are inputs only
         self.target_channels = _check_targets(target_channels, int(c))
-        hw = self.size or (h, w)
+        hw = self.augmentation.check_frames(*(self.size or (h, w)))
+        if self.augmentation.active:
+            notes.append(self.augmentation.describe())
         law = norm.law if norm.law is not None else zr_law(zr)
         info = DatasetInfo(
             name="arrays",
@@ -203,7 +220,12 @@ class ArraySequences(WindowDataset):
             radar=RadarSpec(law, reported_thresholds=(0.5, 2.0, 5.0))
             if norm.kind in ("dbz", "rain")
             else None,
-            options={"normalize": normalize, "target_channels": self.target_channels},
+            options={
+                "normalize": normalize,
+                "target_channels": self.target_channels,
+                "augment": self.augmentation.augment,
+                "crop": list(self.augmentation.crop) if self.augmentation.crop else None,
+            },
         )
         super().__init__(split, plan.windows, info, norm)
         self.notes = notes
@@ -212,6 +234,18 @@ class ArraySequences(WindowDataset):
         """Training frames ``(n, C, H, W)`` in chunks of about ``chunk_bytes``."""
         for fit in plan.fit:
             yield from fit.chunks(self.chunk_bytes)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Window ``index``; training indices past the end are later epochs' draws of ``index % len``."""
+        n = len(self.windows)
+        if self.split != "train" or not self.augmentation.active:
+            frames = super().__getitem__(index).numpy()
+            return torch.from_numpy(np.ascontiguousarray(self.augmentation.centre(frames)))
+        if index < 0 or (index >= n and not self.epoch_indexed):
+            raise IndexError(f"window {index} out of range [0, {n})")
+        epoch, i = divmod(index, n)
+        frames = self.augmentation.random(self.read_window(self.windows[i]), epoch, i)
+        return torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
 
     def read_window(self, window: Window) -> np.ndarray:
         track = self.tracks[window.source]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from convrnn.data.advice import dataset_advice
 from convrnn.data.registry import dataset_info, dataset_spec, get_dataset
 from convrnn.data.windows import SPLITS
 
@@ -39,6 +40,8 @@ class DatasetReport:
     normalizer: dict[str, Any] | None = None
     info: dict[str, Any] | None = None
     deep: bool = False
+    #: advice on the data (e.g. a better normalisation), one line each
+    advice: list[str] = field(default_factory=list)
 
     @property
     def checked(self) -> str:
@@ -103,6 +106,7 @@ class DatasetReport:
                     f"  radar: {r['pixel_mapping']}; Z = {r['law']['a']} R^{r['law']['b']}; "
                     f"thresholds {r['thresholds']} mm/h"
                 )
+        out.extend(f"  {line}" for line in self.advice)
         return "\n".join(out)
 
 
@@ -248,6 +252,9 @@ def check_dataset(
             if norm is not None:
                 if split == "train":
                     train_normalizer = norm
+                    advice = dataset_advice(ds)
+                    if advice:
+                        report.advice.append(advice)
                 report.normalizer = norm.to_dict()
             ds_info = getattr(ds, "info", None)
             if ds_info is not None and report.info is None:

@@ -44,6 +44,11 @@ class Forecaster(nn.Module):
     other variables. In the rollout a prediction is fed back into the target channels
     of the next input, and the other channels are held at their last observed values
     (the last input frame): inputs of unknown future are persisted, never invented.
+
+    ``residual=True`` (default False, the papers' behaviour): the head predicts the
+    change from the frame the step was given (in the normalised space; of the target
+    channels under ``target_channels``); the head starts at zero, so an untrained model
+    forecasts exactly persistence, and training only has to learn the change.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class Forecaster(nn.Module):
         channels_last: bool = False,
         image_size: tuple[int, int] | None = None,
         target_channels: list[int] | tuple[int, ...] | None = None,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if embed not in EMBEDS:
@@ -68,7 +74,10 @@ class Forecaster(nn.Module):
             )
         if patch_size < 1:
             raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        if not isinstance(residual, bool):
+            raise ConfigError(f"residual={residual!r}: give true or false")
         self.stack = stack
+        self.residual = residual
         self.in_channels = in_channels
         self.patch_size = patch_size
         self.checkpointing = checkpointing
@@ -90,6 +99,11 @@ class Forecaster(nn.Module):
         else:
             self.embed = nn.Conv2d(frame_channels, stack.channels, 1)
         self.head = nn.Conv2d(stack.channels, self.out_channels * patch_size**2, 1)
+        if (
+            residual
+        ):  # an untrained model is exactly persistence (a zero change), not a random drift
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         #: how the registry built this model (enough to rebuild it); empty if built by hand
         self.config: dict[str, Any] = {}
         self.compiled = compile
@@ -181,7 +195,10 @@ class Forecaster(nn.Module):
         """One time step: frame ``(B, C, H, W)`` -> next-frame prediction, new state, layer outputs."""
         z = self.embed(self._memory_format(patch(frame, self.patch_size)))
         outputs, state = self.stack(z, state)
-        return unpatch(self.head(outputs[-1]), self.patch_size), state, outputs
+        pred = unpatch(self.head(outputs[-1]), self.patch_size)
+        if self.residual:  # the head predicts the change from the frame it was given
+            pred = pred + self.targets_of(frame).to(pred.dtype)
+        return pred, state, outputs
 
     def _advance(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState]:
         if self.checkpointing == "step" and self.training and torch.is_grad_enabled():

@@ -36,10 +36,18 @@ class ResumableSampler(Sampler[int]):
     takes every ``w``-th index of it (the last ``len % w`` indices of that
     epoch's permutation are skipped, differently every epoch). Position ``start``
     (in samples of this rank) lets a resumed run continue the exact stream.
+    With ``epoch_indexed`` it yields ``epoch * length + index`` instead of
+    ``index``, for datasets whose random draws (augmentation) depend on the epoch.
     """
 
     def __init__(
-        self, length: int, seed: int, rank: int = 0, world_size: int = 1, start: int = 0
+        self,
+        length: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+        epoch_indexed: bool = False,
     ) -> None:
         if length < world_size:
             raise ValueError(
@@ -51,6 +59,7 @@ class ResumableSampler(Sampler[int]):
         self.world_size = world_size
         self.start = start
         self.per_rank = length // world_size
+        self.epoch_indexed = epoch_indexed
 
     def indices(self, epoch: int) -> list[int]:
         """This rank's indices of epoch ``epoch``."""
@@ -61,7 +70,9 @@ class ResumableSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         epoch, offset = divmod(self.start, self.per_rank)
         while True:
-            yield from self.indices(epoch)[offset:]
+            base = epoch * self.length if self.epoch_indexed else 0
+            for index in self.indices(epoch)[offset:]:
+                yield base + index
             epoch, offset = epoch + 1, 0
 
 
@@ -102,7 +113,12 @@ class SequenceDataModule(pl.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         iteration = getattr(trainer.lightning_module, "iteration", 0) if trainer is not None else 0
         sampler = ResumableSampler(
-            len(train), self.cfg["train"]["seed"], rank, world, start=iteration * batch
+            len(train),
+            self.cfg["train"]["seed"],
+            rank,
+            world,
+            start=iteration * batch,
+            epoch_indexed=getattr(train, "epoch_indexed", False),
         )
         return self._loader(train, batch, sampler)
 

@@ -22,7 +22,12 @@ from convrnn.threads import apply_threads, processes_on_node
 from convrnn.train.checkpoint_io import AtomicCheckpointIO
 from convrnn.train.datamodule import SequenceDataModule
 from convrnn.train.lock import RunLock, is_rank_zero
-from convrnn.train.module import ForecastModule, model_kwargs
+from convrnn.train.module import (
+    ForecastModule,
+    first_rain_pixel,
+    loss_thresholds,
+    model_kwargs,
+)
 from convrnn.train.rundir import (
     check_output_folder,
     checkpoint_iteration,
@@ -278,14 +283,11 @@ def _train_locked(
         pl.seed_everything(cfg["train"]["seed"], workers=True, verbose=False)
         datamodule = SequenceDataModule(cfg)
         build = _build_for(cfg, datamodule)
-        module = state["module"] = ForecastModule(cfg, build)
-        stop.files = files = RunFiles(
-            run_dir,
-            cfg,
-            build,
-            datamodule.normalizer(),
-            getattr(datamodule.split("train"), "info", None),
-        )
+        info = getattr(datamodule.split("train"), "info", None)
+        radar = getattr(info, "radar", None)
+        module = ForecastModule(cfg, build, loss_thresholds(cfg, radar), first_rain_pixel(radar))
+        state["module"] = module
+        stop.files = files = RunFiles(run_dir, cfg, build, datamodule.normalizer(), info)
         summary = start_summary(cfg, datamodule, threads) if rank_zero else []
         if rank_zero:
             print("\n".join(summary), flush=True)

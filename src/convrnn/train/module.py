@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import lightning.pytorch as pl
@@ -10,14 +11,16 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 
 from convrnn.cells.registry import get_entry
-from convrnn.config import stop_iteration
+from convrnn.config import BALANCED_LOSSES, stop_iteration
 from convrnn.data.coverage import split_coverage, window_coverage
-from convrnn.errors import NonFiniteLossError
+from convrnn.errors import ConfigError, NonFiniteLossError
 from convrnn.metrics import FrameMetrics
+from convrnn.metrics.nowcast import HKO7_THRESHOLDS
 from convrnn.models.factory import build_model
 from convrnn.models.forecaster import Forecaster
 from convrnn.train.losses import frame_loss
 from convrnn.train.sampling import AUTO_OPTIONS, SamplingSchedule
+from convrnn.units import rain_to_pixel
 
 
 def sampling_kind(cfg: dict[str, Any]) -> str:
@@ -53,13 +56,61 @@ def model_kwargs(
     return {"name": cfg["model"]["name"], "preset": cfg["model"]["preset"], **options}
 
 
-class ForecastModule(pl.LightningModule):
-    """Trains a :class:`Forecaster` with the papers' recipes (see ``convrnn.config.DEFAULTS``)."""
+def first_rain_pixel(radar: Any) -> float | None:
+    """The dataset's first verification threshold (mm/h) in pixels; None for non-radar data."""
+    if radar is None:
+        return None
+    return float(rain_to_pixel(radar.thresholds[0], radar.law))
 
-    def __init__(self, config: dict[str, Any], build: dict[str, Any]) -> None:
+
+def loss_thresholds(cfg: dict[str, Any], radar: Any) -> list[float] | None:
+    """The HKO-7 rain thresholds in the data's pixels for a balanced loss (None for other losses).
+
+    ``radar`` is the dataset's :class:`~convrnn.data.info.RadarSpec` (``info.radar``):
+    its Z-R law turns 0.5, 2, 5, 10, 30 mm/h into the normalised pixels the loss sees.
+    """
+    loss = cfg["train"]["loss"]
+    if loss not in BALANCED_LOSSES:
+        return None
+    if radar is None:
+        raise ConfigError(
+            f"train.loss={loss} weights pixels by their rain rate, but {cfg['data']['name']!r} "
+            "with these options is not radar data; for rain rates (mm/h) set "
+            "data.options.normalize=rain, for reflectivity (dBZ) normalize=dbz, or use "
+            "train.loss=l1+l2"
+        )
+    return [float(rain_to_pixel(t, radar.law)) for t in HKO7_THRESHOLDS]
+
+
+class ForecastModule(pl.LightningModule):
+    """Trains a :class:`Forecaster` with the papers' recipes (see ``convrnn.config.DEFAULTS``).
+
+    ``pixel_thresholds``: the balanced losses' rain thresholds in normalised pixels
+    (:func:`loss_thresholds`); needed only for ``b-mse``/``b-mae``. ``rain_pixel``:
+    the data's first rain threshold in pixels (radar data); after a validation where
+    the truth reaches it and no forecast pixel does, a warning says so.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        build: dict[str, Any],
+        pixel_thresholds: list[float] | None = None,
+        rain_pixel: float | None = None,
+    ) -> None:
         super().__init__()
-        self.save_hyperparameters({"config": config, "build": build})
+        self.save_hyperparameters(
+            {
+                "config": config,
+                "build": build,
+                "pixel_thresholds": pixel_thresholds,
+                "rain_pixel": rain_pixel,
+            }
+        )
         self.cfg = config
+        self.pixel_thresholds = pixel_thresholds
+        self.rain_pixel = rain_pixel
+        self._rain_seen = torch.zeros(2)  # validation: (truth reached rain_pixel, forecast did)
         self.model: Forecaster = build_model(**build)
         self.automatic_optimization = False
         train = config["train"]
@@ -107,7 +158,9 @@ class ForecastModule(pl.LightningModule):
         preds = preds[:, first - 1 :]
         mask = None if seen is None else self.model.targets_of(seen[:, first:])
         target = self.model.targets_of(frames[:, first:])
-        return frame_loss(preds, target, train["loss"], train["loss_reduction"], mask)
+        return frame_loss(
+            preds, target, train["loss"], train["loss_reduction"], mask, self.pixel_thresholds
+        )
 
     def _kept_checkpoint(self) -> str:
         if self.checkpointed_iteration is None:
@@ -203,6 +256,12 @@ class ForecastModule(pl.LightningModule):
         scored = None if seen is None else window_coverage(self.model.targets_of(seen))
         truth = self.model.targets_of(truth[:, self.input_length :])
         self.val_frames.update(preds[:, self.input_length - 1 :], truth, scored)
+        if self.rain_pixel is not None:  # NaN (not observed) truth compares False
+            future = preds[:, self.input_length - 1 :]
+            rain = torch.stack(
+                [(truth >= self.rain_pixel).any(), (future >= self.rain_pixel).any()]
+            )
+            self._rain_seen = torch.maximum(self._rain_seen.to(rain.device), rain.float())
         if batch_idx == 0 and self.trainer.is_global_zero:
             self._log_picture(self.model.targets_of(batch[0]), preds[0])
 
@@ -211,10 +270,28 @@ class ForecastModule(pl.LightningModule):
             return  # no validation batch: nothing to log
         scores = self.val_frames.compute()  # already summed over every process
         self.val_frames.reset()
+        self._warn_if_dry()
         for key in ("mse", "mae"):
             # every process holds the same value: "max" over the copies passes it on unchanged
             self.log(
                 f"val/{key}", scores[key], prog_bar=key == "mse", sync_dist=True, reduce_fx="max"
+            )
+
+    def _warn_if_dry(self) -> None:
+        """Say so when the truth rains and no forecast pixel reaches the first rain threshold."""
+        if self.rain_pixel is None:
+            return
+        seen, self._rain_seen = self._rain_seen, torch.zeros(2)
+        if self._trainer is not None and self.trainer.world_size > 1:
+            seen = self.trainer.strategy.reduce(seen.to(self.device), reduce_op="max")
+        truth_rains, forecast_rains = (bool(v) for v in seen.tolist())
+        if truth_rains and not forecast_rains and self.trainer.is_global_zero:
+            print(
+                f"convrnn train: warning: at iteration {self.iteration} no forecast pixel of the "
+                "validation split reaches the first rain threshold while the truth does: the "
+                "model predicts no rain. Check data.options.normalize (rain or dbz), try "
+                "model.options.residual=true or a balanced loss (train.loss=b-mse), or train longer",
+                file=sys.stderr,
             )
 
     def _log_picture(self, frames: Tensor, preds: Tensor) -> None:

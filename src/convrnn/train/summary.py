@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from convrnn import config as config_lib
+from convrnn.data.advice import dataset_advice
 from convrnn.errors import ConvrnnError
 from convrnn.runs import read_config, read_normalizer
 from convrnn.train.data import load_split
@@ -60,6 +61,9 @@ def start_summary(cfg: dict[str, Any], datamodule: Any, threads: Any) -> list[st
             if line not in shown:
                 lines.append(f"  {line}")
                 shown.add(line)
+    advice = dataset_advice(datamodule.split("train"))
+    if advice:
+        lines.append(f"  {advice}")
     every, steps = config_lib.val_every(cfg), train["max_steps"]
     options = sampling_options(cfg)
     lines.append(
