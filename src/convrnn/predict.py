@@ -13,11 +13,11 @@ from convrnn.data.array_splits import to_ntchw
 from convrnn.errors import DatasetError, InputError
 from convrnn.io import save_npy_atomic
 from convrnn.models.forecaster import Forecaster
+from convrnn.models.inference import InferenceOptions, prepare
+from convrnn.models.inference import predict as predict_batches
 from convrnn.runs import load_forecaster, model_source, read_normalizer
 
 PNG_SUFFIXES = (".png",)
-#: sequences forecast at once (the progress bar advances by this many)
-SEQUENCES_PER_BATCH = 16
 
 
 def read_frames(path: str | Path, normalizer: Any = None, layout: str | None = None) -> np.ndarray:
@@ -142,6 +142,7 @@ def predict_run(
     out_dir: str | Path,
     checkpoint: str = "best",
     layout: str | None = None,
+    inference: InferenceOptions | None = None,
 ) -> Path:
     """Forecast ``horizon`` frames; writes ``forecast.npy``, PNG frames and a GIF per sequence to ``out_dir``.
 
@@ -149,26 +150,24 @@ def predict_run(
     runs whose data were normalised (``normalization.json``), the input is
     in raw units (its ``units`` entry), is normalised as the training data were,
     and ``forecast_raw.npy`` holds the forecast mapped back to those units.
-    ``layout``: the input array's axes (see :func:`read_frames`).
+    ``layout``: the input array's axes (see :func:`read_frames`). ``inference``: device,
+    sequences per forward, precision and compile (default: :class:`InferenceOptions`).
     """
     from convrnn.viz import save_gif, save_png
 
     if horizon < 1:
         raise InputError(f"horizon must be >= 1, got {horizon}")
     run_dir = model_source(run_dir)
-    model = load_forecaster(run_dir, checkpoint)
+    inference = inference or InferenceOptions()
+    model = load_forecaster(run_dir, checkpoint, map_location=inference.torch_device)
     normalizer = read_normalizer(run_dir)
     if normalizer is not None and normalizer.kind == "identity":
         normalizer = None
     frames = read_frames(input_path, normalizer, layout)
     check_input(model, frames)
     with progress.bar(len(frames), "forecast", unit="seq") as bar:
-        parts = []
-        for start in range(0, len(frames), SEQUENCES_PER_BATCH):
-            chunk = torch.from_numpy(frames[start : start + SEQUENCES_PER_BATCH])
-            parts.append(model.predict(chunk, horizon))
-            bar.update(len(chunk))
-    forecast = torch.cat(parts)
+        model = prepare(model, inference)
+        forecast = predict_batches(model, torch.from_numpy(frames), horizon, inference, bar.update)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npy_atomic(out / "forecast.npy", forecast.numpy())
