@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,9 @@ from torch import nn
 import convrnn
 from convrnn.cells.base import Cell
 from tests.fixtures.mnist import write_mnist_cache
+
+# "auto" precision must not depend on the CPU the suite runs on: fp32 unless a test says otherwise
+os.environ.setdefault("CONVRNN_NATIVE_BF16", "0")
 
 
 def tiny_model(name: str = "ms-convlstm", **overrides) -> convrnn.models.Forecaster:

@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     "convrnn.units": 0,
     "convrnn.progress": 0,
     "convrnn.threads": 0,
+    "convrnn.hardware": 0,
     "convrnn.config": 1,
     "convrnn.data": 1,
     "convrnn.metrics": 1,

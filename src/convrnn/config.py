@@ -66,7 +66,8 @@ DEFAULTS: dict[str, Any] = {
         "num_nodes": 1,  # machines; torchrun --nnodes / SLURM nodes (world size = devices x num_nodes)
         "threads": None,  # CPU threads per process; None: OMP_NUM_THREADS, else usable cores / processes
         "accelerator": "auto",  # auto | cpu | gpu
-        "precision": "32-true",  # 32-true | bf16-mixed | 16-mixed
+        # auto: bf16-mixed where the device runs bf16 natively (convrnn.hardware), else 32-true
+        "precision": "auto",  # auto | 32-true | bf16-mixed | 16-mixed
         "compile": False,
         "progress_bar": True,
     },
@@ -95,7 +96,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.loss_frames": FRAMES,
     "train.sampling": ("auto", "paper", *SAMPLING_KINDS),
     "train.accelerator": ("auto", "cpu", "gpu"),
-    "train.precision": ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"),
+    "train.precision": ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"),
     "eval.frames": FRAMES,
 }
 #: dict-valued keys whose contents are free-form (checked by the model / dataset / schedule)

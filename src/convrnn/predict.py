@@ -15,6 +15,8 @@ from convrnn.data.netcdf import is_netcdf
 from convrnn.errors import DatasetError, InputError
 from convrnn.io import save_npy_atomic
 from convrnn.models.forecaster import Forecaster
+from convrnn.models.inference import InferenceOptions, prepare
+from convrnn.models.inference import predict as predict_batches
 from convrnn.predict_io import (
     model_name,
     normalized,
@@ -27,8 +29,6 @@ from convrnn.runs import load_forecaster, model_source, read_data_info, read_nor
 from convrnn.viz import step_minutes
 
 PNG_SUFFIXES = (".png",)
-#: sequences forecast at once (the progress bar advances by this many)
-SEQUENCES_PER_BATCH = 16
 
 
 def read_frames(path: str | Path, normalizer: Any = None, layout: str | None = None) -> np.ndarray:
@@ -145,6 +145,7 @@ def predict_run(
     out_dir: str | Path,
     checkpoint: str = "best",
     layout: str | None = None,
+    inference: InferenceOptions | None = None,
 ) -> Path:
     """Forecast ``horizon`` frames; writes ``forecast.npy``, pictures (and ``forecast.nc``) to ``out_dir``.
 
@@ -156,11 +157,14 @@ def predict_run(
     there, and the forecast is NaN where no input frame observed the pixel. A
     NetCDF input (one sequence, the run's variable) also gives ``forecast.nc``
     on its grid with valid times. ``layout``: the input array's axes (see :func:`read_frames`).
+    ``inference``: device, sequences per forward, precision and compile (default:
+    :class:`InferenceOptions`).
     """
     if horizon < 1:
         raise InputError(f"horizon must be >= 1, got {horizon}")
     run_dir = model_source(run_dir)
-    model = load_forecaster(run_dir, checkpoint)
+    inference = inference or InferenceOptions()
+    model = load_forecaster(run_dir, checkpoint, map_location=inference.torch_device)
     normalizer = read_normalizer(run_dir)
     if normalizer is not None and normalizer.kind == "identity":
         normalizer = None
@@ -172,7 +176,7 @@ def predict_run(
     else:
         frames = read_frames(input_path, normalizer, layout)
     check_input(model, frames)
-    forecast = forecast_frames(model, torch.from_numpy(frames), horizon).numpy()
+    forecast = forecast_frames(model, torch.from_numpy(frames), horizon, inference).numpy()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_npy_atomic(out / "forecast.npy", forecast)
@@ -198,13 +202,19 @@ def predict_run(
     return out
 
 
-def forecast_frames(model: Forecaster, frames: torch.Tensor, horizon: int) -> torch.Tensor:
-    """``model``'s forecast of ``(N, T, C, H, W)`` normalised frames, NaN where never observed."""
+def forecast_frames(
+    model: Forecaster,
+    frames: torch.Tensor,
+    horizon: int,
+    inference: InferenceOptions | None = None,
+) -> torch.Tensor:
+    """``model``'s forecast of ``(N, T, C, H, W)`` normalised frames, NaN where never observed.
+
+    ``inference``: device, sequences per forward, precision, compile; the result is on the CPU.
+    """
+    inference = inference or InferenceOptions()
+    model = prepare(model, inference)
     filled, _ = split_coverage(frames)
     with progress.bar(len(frames), "forecast", unit="seq") as bar:
-        parts = []
-        for start in range(0, len(frames), SEQUENCES_PER_BATCH):
-            chunk = filled[start : start + SEQUENCES_PER_BATCH]
-            parts.append(model.predict(chunk, horizon))
-            bar.update(len(chunk))
-    return blank_unobserved(torch.cat(parts), model.targets_of(frames))
+        forecast = predict_batches(model, filled, horizon, inference, bar.update)
+    return blank_unobserved(forecast, model.targets_of(frames))

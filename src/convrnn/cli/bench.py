@@ -22,7 +22,10 @@ DESCRIPTION = (
     "(median training step after warm-up); inference_fps (predicted frames per second). "
     "With --max-size: the largest square image each model trains on at batch 1 within --budget "
     "(MS-RNN Eq. 2; params and activations measured at --probe-sizes and fitted as a + b*H*W, "
-    "with the fit's error at the largest probe)."
+    "with the fit's error at the largest probe). With --inference: per model and --size (default "
+    "128,256,512) the latency of one nowcast (4 -> 12 frames, batch 1), the best throughput over "
+    "batches of 1, 4 and 16 sequences, and pysteps' Lucas-Kanade + semi-Lagrangian extrapolation "
+    "on the same frames when pysteps is installed (pip install convrnn[nowcast])."
 )
 
 
@@ -30,12 +33,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``bench``."""
     p.add_argument("--models", required=True, help="comma-separated model names")
     p.add_argument("--preset", help="preset for every model (default: the small defaults)")
-    p.add_argument("--size", type=types.size, default="64", help="frame size H or HxW (default 64)")
+    p.add_argument(
+        "--size",
+        help="frame size H or HxW (default 64); with --inference comma-separated sizes "
+        "(default 128,256,512)",
+    )
     p.add_argument(
         "--frames", type=types.frames, default="10,10", help="T_in,T_out (default 10,10)"
     )
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument(
+        "--inference",
+        action="store_true",
+        help="nowcast latency and throughput (4 -> 12 frames) next to pysteps' LK extrapolation",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "32", "bf16"),
+        default="auto",
+        help="--inference: 32, bf16 or auto (bf16 where the device runs it natively; default)",
+    )
+    p.add_argument("--compile", action="store_true", help="--inference: torch.compile the step")
     p.add_argument("--no-timing", action="store_true", help="skip step time and fps")
     p.add_argument("--no-peak-memory", action="store_true", help="skip the peak-memory measurement")
     add_set(p, "model option for every model")
@@ -100,12 +119,44 @@ def print_max_size_row(row: dict[str, Any], probe_sizes: tuple[int, ...], header
         print(f"  note: {row['note']}")
 
 
+def run_inference(args: argparse.Namespace) -> int:
+    """``bench --inference``: one nowcast row per model and size."""
+    from convrnn.config import parse_set
+    from convrnn.cost.nowcast import DEFAULT_SIZES, format_row, nowcast_row
+    from convrnn.models.inference import InferenceOptions
+
+    text = args.size or ",".join(str(s) for s in DEFAULT_SIZES)
+    sizes = [types.parse_option("--size", types.parse_size, item) for item in text.split(",")]
+    inference = InferenceOptions(args.device, None, args.precision, args.compile)
+    options = parse_set(args.set)
+    jobs = [(name, size) for name in args.models.split(",") for size in sizes]
+    rows: list[dict[str, Any]] = []
+    with progress.bar(len(jobs), "bench", unit="row") as bar:
+        for name, size in jobs:
+            rows.append(nowcast_row(name, args.preset, size, inference, options))
+            if not args.json:
+                with progress.printing():
+                    print(format_row(rows[-1], header=len(rows) == 1))
+            bar.update()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    print(
+        f"bench: {len(rows)} nowcast row(s) measured (wall seconds, median of 3 after a warm-up); "
+        "nothing written to disk",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure each model: a table as it goes, or one JSON list at the end with --json."""
     from convrnn.config import parse_set
     from convrnn.cost import BenchSpec, bench_row, max_square_size
 
-    (height, width), (t_in, t_out) = args.size, args.frames
+    if args.inference:
+        return run_inference(args)
+    height, width = types.parse_option("--size", types.parse_size, args.size or "64")
+    t_in, t_out = args.frames
     options = parse_set(args.set)
     names = args.models.split(",")
     rows: list[dict[str, Any]] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_set(parser: argparse.ArgumentParser, help: str) -> None:
@@ -36,3 +37,34 @@ def add_threads(parser: argparse.ArgumentParser, nested: bool = False) -> None:
         help="CPU threads for PyTorch (default: OMP_NUM_THREADS if set, else the cores this "
         "process may use, divided among the training processes on the node); 1 on a shared machine",
     )
+
+
+def add_inference(parser: argparse.ArgumentParser, precision: str, batch_default: str) -> None:
+    """``--device``, ``--batch-size``, ``--precision`` and ``--compile`` of test and predict."""
+    from convrnn.cli.types import device, positive_int
+
+    parser.add_argument(
+        "--device",
+        type=device,
+        help="cpu, cuda or cuda:N (default: cuda when a CUDA device is available, else cpu)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, help=f"sequences per forward (default {batch_default})"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "32", "bf16"),
+        default=precision,
+        help=f"32 (fp32), bf16 (bf16 autocast) or auto (bf16 where the device runs it natively: "
+        f"CUDA with bf16, CPUs with AVX512-BF16/AMX; else 32); default {precision}",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the model's time step (default off)"
+    )
+
+
+def inference_options(args: argparse.Namespace) -> Any:
+    """The :class:`~convrnn.models.inference.InferenceOptions` of ``add_inference``'s options."""
+    from convrnn.models.inference import InferenceOptions
+
+    return InferenceOptions(args.device, args.batch_size, args.precision, args.compile)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convrnn.cli.options import add_checkpoint, add_run
+from convrnn.cli.options import add_checkpoint, add_inference, add_run, inference_options
 
 HELP = "forecast the frames after your input frames"
 DESCRIPTION = (
@@ -32,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "3-D, TCHW for 4-D, NTCHW for 5-D arrays)",
     )
     add_checkpoint(p)
+    add_inference(p, precision="auto", batch_default="16")
 
 
 #: array files predict may write, listed in the closing line when this call wrote them
@@ -64,7 +65,13 @@ def run(args: argparse.Namespace) -> int:
     from convrnn.predict import predict_run
 
     out = predict_run(
-        args.run_dir, args.input, args.horizon, args.out, args.checkpoint, layout=args.layout
+        args.run_dir,
+        args.input,
+        args.horizon,
+        args.out,
+        args.checkpoint,
+        layout=args.layout,
+        inference=inference_options(args),
     )
     print(closing_line(Path(out)))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from convrnn.cli.options import add_checkpoint, add_run
+from convrnn.cli.options import add_checkpoint, add_inference, add_run, inference_options
 from convrnn.cli.types import parse_layers, parse_option, parse_point, positive_int
 
 HELP = "score a trained run against the copy-last-frame baseline"
@@ -69,6 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="comma-separated baselines scored on the same data: persistence (copy-last-frame, default), "
         "optical-flow (pysteps Lucas-Kanade + semi-Lagrangian extrapolation; pip install convrnn[nowcast])",
     )
+    # scores stay comparable across machines: fp32 unless asked
+    add_inference(p, precision="32", batch_default="the run's eval.batch_size")
 
 
 def print_physical(physical: dict[str, Any], names: list[str]) -> None:
@@ -136,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         context_maps=args.context_maps,
         map_layers=map_layers,
         masked_scores=args.masks,
+        inference=inference_options(args),
     )
     print_report(report)
     return 0

@@ -53,7 +53,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         help="machines of a torchrun/SLURM launch (default 1); world size = devices x num-nodes",
     )
-    p.add_argument("--precision", help="32-true (default), bf16-mixed or 16-mixed")
+    p.add_argument(
+        "--precision",
+        help="auto (default: bf16-mixed where the device runs bf16 natively, i.e. CUDA with bf16 "
+        "or a CPU with AVX512-BF16/AMX, else 32-true), 32-true, bf16-mixed or 16-mixed",
+    )
     p.add_argument(
         "--out",
         help="run directory (default runs/<model>-<time>; required for torchrun/SLURM launches, "

@@ -103,7 +103,16 @@ def parse_bytes(text: str) -> int:
     raise ConfigError(f"cannot read memory size {text!r}; write e.g. 16GB or 512MB")
 
 
+def parse_device(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``, checked against the devices this machine has."""
+    from convrnn.models.inference import parse_device as check
+
+    check(text)
+    return text
+
+
 size = argtype(parse_size)
+device = argtype(parse_device)
 frames = argtype(parse_frames)
 sides = argtype(parse_sides)
 byte_size = argtype(parse_bytes)

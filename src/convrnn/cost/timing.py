@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -46,14 +47,23 @@ def training_step_seconds(
     return statistics.median(times)
 
 
-def inference_fps(model: Any, inputs: Tensor, horizon: int, repeats: int = 3) -> float:
-    """Predicted frames per second of ``model.predict(inputs, horizon)`` (all sequences of the batch)."""
-    model.predict(inputs, horizon)  # warm-up
+def call_seconds(
+    call: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1
+) -> float:
+    """Median wall seconds of ``call()`` after ``warmup`` calls (CUDA work waited for)."""
+    for _ in range(warmup):
+        call()
     times = []
     for _ in range(repeats):
-        sync(inputs.device)
+        sync(device)
         start = time.perf_counter()
-        model.predict(inputs, horizon)
-        sync(inputs.device)
+        call()
+        sync(device)
         times.append(time.perf_counter() - start)
-    return inputs.shape[0] * horizon / statistics.median(times)
+    return statistics.median(times)
+
+
+def inference_fps(model: Any, inputs: Tensor, horizon: int, repeats: int = 3) -> float:
+    """Predicted frames per second of ``model.predict(inputs, horizon)`` (all sequences of the batch)."""
+    seconds = call_seconds(lambda: model.predict(inputs, horizon), inputs.device, repeats)
+    return inputs.shape[0] * horizon / seconds

@@ -34,6 +34,7 @@ from convrnn.evaluate.results import (
 )
 from convrnn.metrics import FrameMetrics, NowcastMetrics, persistence
 from convrnn.models.forecaster import Forecaster
+from convrnn.models.inference import InferenceOptions, options_of, prepare, run_batches
 from convrnn.runs import checkpoint_path, load_forecaster, read_config, read_normalizer
 from convrnn.train.data import load_split
 from convrnn.viz import step_minutes
@@ -64,7 +65,8 @@ class TestOptions:
     ``eval.max_sequences``; ``attention_maps``: the ``(y, x)`` query point of
     SA-ConvLSTM's attention maps, or None; ``context_maps``: the CE/DCB and SE
     weight maps; ``map_layers``: the layers of both (negative counts from the
-    top); ``masks``: radar scores on the dataset's valid pixels only (HKO-7).
+    top); ``masks``: radar scores on the dataset's valid pixels only (HKO-7); ``inference``:
+    device, sequences per forward (None: the run's ``eval.batch_size``), precision, compile.
     """
 
     __test__ = False  # not a pytest test class
@@ -80,6 +82,7 @@ class TestOptions:
     context_maps: bool = False
     map_layers: tuple[int, ...] = (0, -1)
     masks: bool = False
+    inference: InferenceOptions | None = None
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -144,12 +147,18 @@ def copy_last_frame(frames: Tensor, input_length: int, mode: str) -> Tensor:
 def forecast(
     model: Forecaster, frames: Tensor, input_length: int, mode: str
 ) -> tuple[Tensor, Tensor]:
-    """``(prediction, truth)`` of the scored frames: the future ones, or every next frame."""
+    """``(prediction, truth)`` of the scored frames: the future ones, or every next frame.
+
+    Runs with the options :func:`convrnn.models.inference.prepare` gave the model (CPU float32).
+    """
+    inference = options_of(model)
     if mode == "future":
-        pred = model.predict(frames[:, :input_length], frames.shape[1] - input_length)
+        horizon = frames.shape[1] - input_length
+        pred = run_batches(
+            model, frames[:, :input_length], lambda m, x: m.predict(x, horizon), inference
+        )
         return pred, model.targets_of(frames[:, input_length:])
-    with torch.no_grad():
-        pred = model(frames, input_length).clamp(0, 1)
+    pred = run_batches(model, frames, lambda m, x: m(x, input_length).clamp(0, 1), inference)
     return pred, model.targets_of(frames[:, 1:])
 
 
@@ -189,7 +198,9 @@ def test_run(
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     ckpt = checkpoint_path(run_dir, options.checkpoint)
-    model = load_forecaster(run_dir, options.checkpoint)
+    inference = options.inference or InferenceOptions()
+    inference = replace(inference, batch_size=inference.batch_size or cfg["eval"]["batch_size"])
+    model = prepare(load_forecaster(run_dir, options.checkpoint, inference.torch_device), inference)
     mode = check_frames_mode(options.frames or cfg["eval"]["frames"])
     options = replace(options, frames=mode)
     t_in = cfg["data"]["input_length"]
@@ -211,7 +222,7 @@ def test_run(
         limit = cfg["eval"]["max_sequences"]
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
-    loader = DataLoader(dataset, batch_size=cfg["eval"]["batch_size"], shuffle=False)
+    loader = DataLoader(dataset, batch_size=inference.batch_size, shuffle=False)
 
     names = ("model", *options.baselines)
     scores = {name: FrameMetrics() for name in names}
@@ -274,7 +285,7 @@ def test_run(
     metrics_file, per_frame_file = result_files(run_dir, options.split)
     non_finite = write_report(metrics_file, report)
     write_per_frame_csv(per_frame_file, results, extra)
-    save_pictures(model, pictures, t_in, mode, out, options, normalizer, interval)
+    save_pictures(model.cpu(), pictures, t_in, mode, out, options, normalizer, interval)
     report["pictures"] = str(out)
     report["metrics_file"], report["per_frame_file"] = str(metrics_file), str(per_frame_file)
     report["non_finite"] = non_finite

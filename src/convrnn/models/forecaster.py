@@ -169,7 +169,7 @@ class Forecaster(nn.Module):
         """The target channels of frames ``(..., C, H, W)`` (all of them without ``target_channels``)."""
         if self.target_channels is None:
             return frames
-        return frames.index_select(-3, self._target_index)
+        return frames.index_select(-3, self._target_index.to(frames.device))
 
     def feed_back(self, pred: Tensor, observed: Tensor) -> Tensor:
         """The next input from a prediction: ``pred`` in the target channels, ``observed`` elsewhere."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 from convrnn import config as config_lib
 from convrnn import progress as progress_lib
 from convrnn.errors import ConvrnnError, TrainingInterrupted
+from convrnn.hardware import describe, resolve_precision
 from convrnn.io import output_error, write_text_atomic
 from convrnn.runs import CONFIG_FILE, DATA_FILE, MODEL_FILE, NORMALIZER_FILE
 from convrnn.threads import apply_threads, processes_on_node
@@ -137,6 +139,25 @@ def _fresh_version(logs: Path, name: str) -> str:
     return f"{name}.{n}"
 
 
+def _accelerator(cfg: dict[str, Any]) -> str:
+    """``train.accelerator``, with ``auto`` resolved: gpu where CUDA is available, else cpu."""
+    accelerator = cfg["train"]["accelerator"]
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    return accelerator
+
+
+def run_precision(cfg: dict[str, Any], warn: bool = False) -> str:
+    """The precision the run trains in: ``train.precision`` with ``auto`` resolved for the device.
+
+    With ``warn``, an explicit bf16 precision on a CPU that emulates bf16 prints a warning.
+    """
+    precision, warning = resolve_precision(cfg["train"]["precision"], _accelerator(cfg))
+    if warn and warning:
+        print(f"convrnn train: warning: {warning}", file=sys.stderr, flush=True)
+    return precision
+
+
 def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -> pl.Trainer:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -144,9 +165,7 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
 
     train = cfg["train"]
     devices, num_nodes = train["devices"], train["num_nodes"]
-    accelerator = train["accelerator"]
-    if accelerator == "auto":
-        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    accelerator = _accelerator(cfg)
     show = train["progress_bar"] and progress_lib.enabled()  # on a terminal, not --quiet
     progress = [StepProgressBar(config_lib.stop_iteration(cfg))] if show else []
     return pl.Trainer(
@@ -154,7 +173,7 @@ def _trainer(cfg: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback]) -
         devices=devices,
         num_nodes=num_nodes,  # Lightning checks devices x num_nodes against the launcher's world size
         strategy="ddp" if devices * num_nodes > 1 else "auto",
-        precision=train["precision"],
+        precision=run_precision(cfg, warn=is_rank_zero()),
         max_epochs=-1,
         max_steps=-1,
         val_check_interval=config_lib.val_every(cfg),
@@ -288,7 +307,8 @@ def _train_locked(
         module = ForecastModule(cfg, build, loss_thresholds(cfg, radar), first_rain_pixel(radar))
         state["module"] = module
         stop.files = files = RunFiles(run_dir, cfg, build, datamodule.normalizer(), info)
-        summary = start_summary(cfg, datamodule, threads) if rank_zero else []
+        precision = describe(cfg["train"]["precision"], run_precision(cfg), _accelerator(cfg))
+        summary = start_summary(cfg, datamodule, threads, precision) if rank_zero else []
         if rank_zero:
             print("\n".join(summary), flush=True)
         trainer = _trainer(cfg, run_dir, [files, stop, StartSummary(summary)])

@@ -44,8 +44,13 @@ def try_split(cfg: dict[str, Any], datamodule: Any, split: str) -> tuple[Any, st
         return None, str(e)
 
 
-def start_summary(cfg: dict[str, Any], datamodule: Any, threads: Any) -> list[str]:
-    """The lines ``train`` prints first: data, windows per split, normalisation, schedule, threads."""
+def start_summary(
+    cfg: dict[str, Any], datamodule: Any, threads: Any, precision: str | None = None
+) -> list[str]:
+    """The lines ``train`` prints first: data, windows per split, normalisation, schedule, threads.
+
+    ``precision``: the line that names the precision the run trains in (``auto`` resolved).
+    """
     data, train = cfg["data"], cfg["train"]
     root = data["root"] if data["root"] is not None else "the default data folder"
     lines = [
@@ -77,6 +82,8 @@ def start_summary(cfg: dict[str, Any], datamodule: Any, threads: Any) -> list[st
             "best.ckpt will be the last state; leave val_every unset to validate 5 times"
         )
     lines.append(f"threads: {threads}")
+    if precision is not None:
+        lines.append(precision)
     return lines
 
 
