@@ -40,8 +40,10 @@ def test_table_has_a_header_and_a_row(capsys):
 
 
 def test_bad_size_exits_2(capsys):
-    assert main(["bench", "--inference", "--models", "convlstm", "--size", "16,abc"]) == 2
-    assert "--size 'abc'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse checks every size of the list
+        main(["bench", "--inference", "--models", "convlstm", "--size", "16,abc"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "argument --size: " in err and "'abc'" in err
 
 
 def test_moving_rain_moves():

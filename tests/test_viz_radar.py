@@ -197,7 +197,7 @@ def _grey_count(path) -> int:
 
 
 @pytest.mark.parametrize("mode", ["future", "all"])
-def test_test_pictures_are_radar_pictures_for_rain_runs_and_grey_otherwise(tmp_path, mode):
+def test_test_pictures_are_radar_pictures_for_rain_runs_and_grey_otherwise(tmp_path, mode, tiny):
     rain = Normalizer.rain(threshold=0.1)
     raw = np.full((5, 1, 16, 16), 4.0)
     sequence = torch.as_tensor(rain.transform(raw))
@@ -205,7 +205,7 @@ def test_test_pictures_are_radar_pictures_for_rain_runs_and_grey_otherwise(tmp_p
     truth_nan[3:, :, :8, :8] = float("nan")  # not observed in the truth frames
     pred = sequence[3:] if mode == "future" else sequence[1:]
     pictures = [(sequence, pred), (truth_nan, pred)]
-    save_pictures(None, pictures, 3, mode, tmp_path / "radar", TestOptions(), rain, "5 min")
+    save_pictures(tiny(), pictures, 3, mode, tmp_path / "radar", TestOptions(), rain, "5 min")
     for i in (0, 1):
         assert iio.imread(tmp_path / "radar" / f"sequence_{i:02d}.png").ndim == 3
         gif = iio.imread(tmp_path / "radar" / f"sequence_{i:02d}.gif", index=None)
@@ -215,7 +215,7 @@ def test_test_pictures_are_radar_pictures_for_rain_runs_and_grey_otherwise(tmp_p
         _grey_count(tmp_path / "radar" / "sequence_01.png")
         > 2 * _grey_count(tmp_path / "radar" / "sequence_00.png") + 500
     )
-    save_pictures(None, pictures[:1], 3, mode, tmp_path / "grey", TestOptions(), None, "5 min")
+    save_pictures(tiny(), pictures[:1], 3, mode, tmp_path / "grey", TestOptions(), None, "5 min")
     assert iio.imread(tmp_path / "grey" / "sequence_00.png").ndim == 2  # the grey strip
 
 

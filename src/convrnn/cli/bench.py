@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="preset for every model (default: the small defaults)")
     p.add_argument(
         "--size",
+        type=types.sizes,
         help="frame size H or HxW (default 64); with --inference comma-separated sizes "
         "(default 128,256,512)",
     )

@@ -103,6 +103,13 @@ def parse_bytes(text: str) -> int:
     raise ConfigError(f"cannot read memory size {text!r}; write e.g. 16GB or 512MB")
 
 
+def parse_sizes(text: str) -> str:
+    """Comma-separated frame sizes (``"128,256x192"``), each checked by :func:`parse_size`."""
+    for item in text.split(","):
+        parse_size(item)
+    return text
+
+
 def parse_device(text: str) -> str:
     """``cpu``, ``cuda`` or ``cuda:N``, checked against the devices this machine has."""
     from convrnn.models.inference import parse_device as check
@@ -112,6 +119,7 @@ def parse_device(text: str) -> str:
 
 
 size = argtype(parse_size)
+sizes = argtype(parse_sizes)
 device = argtype(parse_device)
 frames = argtype(parse_frames)
 sides = argtype(parse_sides)

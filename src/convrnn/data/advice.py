@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,14 @@ HEAVY_TAIL = 0.1
 WINDOWS_READ = 8
 
 
-def sample_windows(dataset: Any, count: int = WINDOWS_READ) -> np.ndarray:
-    """Up to ``count`` windows spread over ``dataset``, stacked as ``(n, T, C, H, W)`` float32."""
+def sample_windows(
+    dataset: Any, count: int = WINDOWS_READ, indices: Sequence[int] | None = None
+) -> np.ndarray:
+    """Up to ``count`` windows spread over ``dataset`` (or those of ``indices``), ``(n, T, C, H, W)``."""
     n = len(dataset)
-    picks = sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(min(count, n))})
+    picks = indices
+    if picks is None:
+        picks = sorted({round(i * (n - 1) / max(count - 1, 1)) for i in range(min(count, n))})
     return np.stack([np.asarray(dataset[i], dtype=np.float32) for i in picks])
 
 
@@ -50,9 +55,13 @@ def scaling_advice(frames: np.ndarray, normalizer: Any) -> str | None:
     )
 
 
-def dataset_advice(dataset: Any) -> str | None:
-    """:func:`scaling_advice` for a training split (reads a few windows; None when all is well)."""
+def dataset_advice(dataset: Any, indices: Sequence[int] | None = None) -> str | None:
+    """:func:`scaling_advice` for a training split (None when all is well).
+
+    Reads a few windows spread over the split, or only those of ``indices`` (a quick
+    ``data check`` reads no window beyond the ones it checked).
+    """
     normalizer = getattr(dataset, "normalizer", None)
     if normalizer is None or getattr(normalizer, "kind", None) != "affine" or not len(dataset):
         return None
-    return scaling_advice(sample_windows(dataset), normalizer)
+    return scaling_advice(sample_windows(dataset, indices=indices), normalizer)
