@@ -77,8 +77,6 @@ def main() -> None:
     args = parser.parse_args()
 
     torch_default = torch.get_num_threads()
-    ours = choose_threads(None)
-    settings = {"torch": torch_default, "convrnn": ours.threads, "1": 1}
     t_in, t_out = (int(v) for v in args.frames.split(","))
     torch.manual_seed(0)
     model = convrnn.build_model(args.model, image_size=args.size)
@@ -87,9 +85,11 @@ def main() -> None:
     model.train()
 
     busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(max(0, args.competitors))]
-    seconds: dict[str, list[float]] = {name: [] for name in settings}
     try:
         time.sleep(0.5)  # let the competitors start spinning
+        ours = choose_threads(None)  # as convrnn would choose at the start of a command now
+        settings = {"torch": torch_default, "convrnn": ours.threads, "1": 1}
+        seconds: dict[str, list[float]] = {name: [] for name in settings}
         for _ in range(args.rounds):
             for name, threads in settings.items():
                 torch.set_num_threads(threads)

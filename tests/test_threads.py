@@ -9,6 +9,7 @@ from convrnn import config as config_lib
 from convrnn.cli import COMMANDS, build_parser, main
 from convrnn.errors import ConfigError
 from convrnn.threads import (
+    busy_cores,
     choose_threads,
     default_threads,
     processes_on_node,
@@ -31,13 +32,26 @@ def test_usable_cores_count_the_affinity_mask_and_siblings_once():
 
 def test_the_default_respects_omp_num_threads_and_shares_cores_among_processes():
     assert default_threads(environ={"OMP_NUM_THREADS": "3"}, cores=16).threads == 3
-    assert default_threads(environ={}, cores=8).threads == 8
+    assert default_threads(environ={}, cores=8, busy=0.0).threads == 8
     assert default_threads(processes=2, environ={}, cores=8).threads == 4
     assert default_threads(processes=4, environ={}, cores=2).threads == 1  # never 0
     choice = default_threads(processes=2, environ={}, cores=8)
     assert "8 usable cores / 2 processes" in str(choice) and str(choice).startswith("4 CPU threads")
     with pytest.raises(ConfigError, match="OMP_NUM_THREADS='lots'"):
         default_threads(environ={"OMP_NUM_THREADS": "lots"})
+
+
+def test_the_default_leaves_the_cores_other_work_keeps_busy(tmp_path):
+    assert default_threads(environ={}, cores=2, busy=1.1).threads == 1
+    choice = default_threads(environ={}, cores=8, busy=2.6)
+    assert choice.threads == 5 and "3 busy with other work" in str(choice)
+    assert default_threads(environ={}, cores=4, busy=9.0).threads == 1  # never 0
+    assert default_threads(processes=2, environ={}, cores=8, busy=8.0).threads == 4  # own run
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 1 1 1 1\n")
+    assert busy_cores(0.0, stat) == 0.0  # no time passed between the samples
+    assert busy_cores(0.0, tmp_path / "absent") == 0.0
+    assert 0.0 <= busy_cores(0.05) <= (os.cpu_count() or 1)
 
 
 def test_the_default_never_exceeds_the_cores_this_process_may_use():
