@@ -17,7 +17,6 @@ CPU. Run it alone on the machine (the lead's runs); ``--size 32 --train-frames 8
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -164,7 +163,9 @@ def main() -> None:
     methods[f"convrnn ({Path(args.config).name}, {args.max_steps} steps)"] = model_forecaster(run)
     results = score(methods, events)
     leads = [f"+{STEP_MINUTES * (i + 1)}" for i in range(T_OUT)]
-    print(f"CPU: {platform.processor() or platform.machine()} (untimed here; time the train step)")
+    from threads import cpu_name  # benchmarks/threads.py, beside this script
+
+    print(f"CPU: {cpu_name()}")
     for row, what in enumerate(("CSI at 1 mm/h", "CSI at 5 mm/h", "MAE (mm/h)")):
         print(f"\n{what}\n| method | " + " | ".join(leads) + " | mean |")
         print("|---" * (T_OUT + 2) + "|")
