@@ -20,7 +20,7 @@ from convrnn.data import Normalizer
 from convrnn.errors import InputError
 from convrnn.models.forecaster import Forecaster
 from convrnn.predict import check_input, forecast_frames
-from convrnn.predict_io import normalized
+from convrnn.predict_io import input_normalizer, normalized
 from convrnn.runs import load_forecaster, model_source, read_normalizer
 
 
@@ -56,8 +56,7 @@ def nowcast(
             "importers return them"
         )
     frames = array[None, :, None] if array.ndim == 3 else array[None]
-    if normalizer is not None and normalizer.kind == "identity":
-        normalizer = None
+    normalizer = input_normalizer(normalizer)
     frames = normalized(frames, normalizer, "precip")
     check_input(model, frames)
     forecast = forecast_frames(model, torch.from_numpy(frames), int(timesteps)).numpy()

@@ -18,6 +18,7 @@ from convrnn.models.forecaster import Forecaster
 from convrnn.models.inference import InferenceOptions, prepare
 from convrnn.models.inference import predict as predict_batches
 from convrnn.predict_io import (
+    input_normalizer,
     model_name,
     normalized,
     read_netcdf_input,
@@ -165,9 +166,7 @@ def predict_run(
     run_dir = model_source(run_dir)
     inference = inference or InferenceOptions()
     model = load_forecaster(run_dir, checkpoint, map_location=inference.torch_device)
-    normalizer = read_normalizer(run_dir)
-    if normalizer is not None and normalizer.kind == "identity":
-        normalizer = None
+    normalizer = input_normalizer(read_normalizer(run_dir))
     data_info = read_data_info(run_dir)
     grid = None
     if is_netcdf(input_path):

@@ -8,14 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from convrnn.data.netcdf import GridInfo, NetCDFSource
+from convrnn.data.netcdf import GridInfo, NetCDFSource, time_runs
 from convrnn.data.netcdf_forecast import forecast_dataset, write_forecast_netcdf
-from convrnn.data.windows import contiguous_runs
 from convrnn.errors import InputError
 from convrnn.runs import read_build
 
 #: normalisations whose pictures are radar pictures (precipitation colours, physical units)
 RADAR_KINDS = ("rain", "dbz")
+
+
+def input_normalizer(normalizer: Any) -> Any:
+    """A run's normaliser for raw inputs: None where inputs are already in [0, 1] (``identity``)."""
+    return None if normalizer is None or normalizer.kind == "identity" else normalizer
 
 
 def normalized(array: np.ndarray, normalizer: Any, where: Any) -> np.ndarray:
@@ -51,20 +55,15 @@ def read_netcdf_input(
             f"{source.describe()}: needs (time, y, x) or (time, channel, y, x) frames, got {raw.shape}"
         )
     times = source.times
-    if times is not None and len(times) > 1:
-        step = source.time_step
-        runs = contiguous_runs(
-            times.astype("datetime64[ns]").astype(np.int64), int(step / np.timedelta64(1, "ns"))
-        )
-        if len(runs) > 1:
-            gap = times[runs[1][0]]
-            raise InputError(
-                f"{source.describe_path()}: the input frames have a time gap before {gap}; give "
-                "consecutive frames (the forecast starts after the last one)"
-            )
     if times is None:
         raise InputError(
             f"{source.describe_path()}: no time coordinate; forecast.nc needs the input's times"
+        )
+    runs = time_runs(times, source.time_step) if len(times) > 1 else [(0, len(times))]
+    if len(runs) > 1:
+        raise InputError(
+            f"{source.describe_path()}: the input frames have a time gap before "
+            f"{times[runs[1][0]]}; give consecutive frames (the forecast starts after the last one)"
         )
     grid = replace(source.grid, time_step=source.time_step)
     return normalized(raw[None], normalizer, source.describe_path()), grid, times[-1]

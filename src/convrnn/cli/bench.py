@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from convrnn import progress
@@ -120,6 +121,30 @@ def print_max_size_row(row: dict[str, Any], probe_sizes: tuple[int, ...], header
         print(f"  note: {row['note']}")
 
 
+def measure_rows(
+    jobs: list[Any],
+    measure: Callable[[Any], dict[str, Any]],
+    show: Callable[[dict[str, Any], bool], None],
+    as_json: bool,
+    label: Callable[[Any], str] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per job under a progress bar: each shown as it comes (``show(row, header)``), or all
+    as one JSON list at the end with ``as_json``."""
+    rows: list[dict[str, Any]] = []
+    with progress.bar(len(jobs), "bench", unit="row") as bar:
+        for job in jobs:
+            if label is not None:
+                bar.set_postfix_str(label(job))
+            rows.append(measure(job))
+            if not as_json:
+                with progress.printing():
+                    show(rows[-1], len(rows) == 1)
+            bar.update()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    return rows
+
+
 def run_inference(args: argparse.Namespace) -> int:
     """``bench --inference``: one nowcast row per model and size."""
     from convrnn.config import parse_set
@@ -131,16 +156,12 @@ def run_inference(args: argparse.Namespace) -> int:
     inference = InferenceOptions(args.device, None, args.precision, args.compile)
     options = parse_set(args.set)
     jobs = [(name, size) for name in args.models.split(",") for size in sizes]
-    rows: list[dict[str, Any]] = []
-    with progress.bar(len(jobs), "bench", unit="row") as bar:
-        for name, size in jobs:
-            rows.append(nowcast_row(name, args.preset, size, inference, options))
-            if not args.json:
-                with progress.printing():
-                    print(format_row(rows[-1], header=len(rows) == 1))
-            bar.update()
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    rows = measure_rows(
+        jobs,
+        lambda job: nowcast_row(job[0], args.preset, job[1], inference, options),
+        lambda row, header: print(format_row(row, header=header)),
+        args.json,
+    )
     print(
         f"bench: {len(rows)} nowcast row(s) measured (wall seconds, median of 3 after a warm-up); "
         "nothing written to disk",
@@ -159,29 +180,22 @@ def run(args: argparse.Namespace) -> int:
     height, width = types.parse_option("--size", types.parse_size, args.size or "64")
     t_in, t_out = args.frames
     options = parse_set(args.set)
-    names = args.models.split(",")
-    rows: list[dict[str, Any]] = []
-    with progress.bar(len(names), "bench", unit="row") as bar:
-        for name in names:
-            bar.set_postfix_str(name)
-            spec = BenchSpec(
-                name, args.preset, height, width, t_in, t_out, args.batch, args.device, options
-            )
-            if args.max_size:
-                rows.append(max_square_size(spec, args.budget, probe_sizes=args.probe_sizes))
-            else:
-                rows.append(
-                    bench_row(spec, timing=not args.no_timing, peak_memory=not args.no_peak_memory)
-                )
-            if not args.json:
-                with progress.printing():
-                    if args.max_size:
-                        print_max_size_row(rows[-1], args.probe_sizes, header=len(rows) == 1)
-                    else:
-                        print_bench_row(rows[-1], header=len(rows) == 1)
-            bar.update()
-    if args.json:
-        print(json.dumps(rows, indent=2))
+
+    def measure(name: str) -> dict[str, Any]:
+        spec = BenchSpec(
+            name, args.preset, height, width, t_in, t_out, args.batch, args.device, options
+        )
+        if args.max_size:
+            return max_square_size(spec, args.budget, probe_sizes=args.probe_sizes)
+        return bench_row(spec, timing=not args.no_timing, peak_memory=not args.no_peak_memory)
+
+    def show(row: dict[str, Any], header: bool) -> None:
+        if args.max_size:
+            print_max_size_row(row, args.probe_sizes, header=header)
+        else:
+            print_bench_row(row, header=header)
+
+    rows = measure_rows(args.models.split(","), measure, show, args.json, label=str)
     # stdout holds only the table (or the JSON): the closing note goes to stderr
     print(
         f"bench: {len(rows)} row(s) measured; nothing written to disk (redirect stdout to keep "

@@ -68,11 +68,3 @@ def blank_unobserved(forecast: Any, inputs: Any, time_dim: int = 1) -> Any:
     return np.where(np.broadcast_to(never, forecast.shape), np.nan, forecast).astype(
         forecast.dtype, copy=False
     )
-
-
-def unobserved_fraction(frames: Any) -> float:
-    """The fraction of pixels that are NaN."""
-    size = frames.numel() if isinstance(frames, torch.Tensor) else np.size(frames)
-    if size == 0:
-        return 0.0
-    return 1.0 - float(observed(frames).sum()) / size

@@ -205,8 +205,9 @@ def test_run(
     options = replace(options, frames=mode)
     t_in = cfg["data"]["input_length"]
     dataset = load_split(cfg, options.split, read_normalizer(run_dir))
-    radar = getattr(getattr(dataset, "info", None), "radar", None)
-    interval = getattr(getattr(dataset, "info", None), "interval", None)  # for picture titles
+    info = getattr(dataset, "info", None)
+    radar = getattr(info, "radar", None)
+    interval = getattr(info, "interval", None)  # for lead times and picture titles
     masks = dataset if options.masks else None
     if masks is not None and (radar is None or not hasattr(dataset, "masks")):
         raise ConfigError(

@@ -59,7 +59,7 @@ class PhysicalScores:
             scores.pop("counts", None)
             scores.pop("event", None)
             out[name] = scores
-        frames = len(next(iter(out[n] for n in self.continuous))["mae_per_frame"])
+        frames = next(iter(self.continuous.values())).frames
         out["lead_time_minutes"] = lead_times(frames, step_minutes, first_lead)
         return out
 

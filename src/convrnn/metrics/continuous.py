@@ -40,8 +40,8 @@ class ContinuousScores(SummedMetric):
         check_same_shape(p, t)
         m = as_mask(mask, t.shape)
         valid = np.ones(t.shape, dtype=bool) if m is None else m
-        check_finite(np.where(valid, p, 0.0), "pred")
-        check_finite(np.where(valid, t, 0.0), "true")
+        check_finite(p, "pred", valid)
+        check_finite(t, "true", valid)
         err = np.where(valid, p - t, 0.0)
         axes = (0, 2, 3, 4)
         sums = np.stack([np.abs(err).sum(axis=axes), (err**2).sum(axis=axes), err.sum(axis=axes)])

@@ -80,10 +80,14 @@ def as_mask_tensor(mask: Any, shape: tuple[int, ...], device: torch.device) -> T
     return torch.from_numpy(np.ascontiguousarray(as_mask(mask, shape))).to(device)
 
 
-def check_finite(x: np.ndarray, name: str) -> None:
-    """Raise :class:`InputError` if a float array holds NaN or inf, saying how many."""
+def check_finite(x: np.ndarray, name: str, valid: Any = None) -> None:
+    """Raise :class:`InputError` if a float array holds NaN or inf, saying how many.
+
+    ``valid`` (a boolean mask broadcast to ``x``): only those pixels are checked.
+    """
     if np.issubdtype(x.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
+        bad_values = ~np.isfinite(x)
+        bad = int(np.count_nonzero(bad_values if valid is None else bad_values & valid))
         if bad:
             raise InputError(
                 f"{name} has {bad} NaN/inf values; replace them (e.g. np.nan_to_num) or mask them out"

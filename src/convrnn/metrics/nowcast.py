@@ -58,8 +58,8 @@ def contingency_counts(
     check_same_shape(p, t)
     m = as_mask(mask, p.shape)
     valid = m if m is not None else np.True_
-    check_finite(np.where(valid, p, 0), "pred")  # NaN is allowed where the mask is False
-    check_finite(np.where(valid, t, 0), "true")
+    check_finite(p, "pred", valid)  # NaN is allowed where the mask is False
+    check_finite(t, "true", valid)
     axes = (0, 2, 3, 4)
     out = np.zeros((len(thresholds), p.shape[1], 4), dtype=np.int64)
     for k, thr in enumerate(thresholds):

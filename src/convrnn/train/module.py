@@ -58,9 +58,7 @@ def model_kwargs(
 
 def first_rain_pixel(radar: Any) -> float | None:
     """The dataset's first verification threshold (mm/h) in pixels; None for non-radar data."""
-    if radar is None:
-        return None
-    return float(rain_to_pixel(radar.thresholds[0], radar.law))
+    return None if radar is None else radar.pixel_thresholds()[0]
 
 
 def loss_thresholds(cfg: dict[str, Any], radar: Any) -> list[float] | None:
