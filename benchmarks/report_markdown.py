@@ -117,7 +117,7 @@ def render(s: Any, results: dict[str, list[Row]], started: str, machine: str) ->
         for name, table in tables(s).items()
     }
     methods = sorted({r["peak_memory_method"] for r in results["peak"]})
-    return TEMPLATE.read_text().format(
+    page = TEMPLATE.read_text().format(
         started=started,
         machine=machine,
         threads=torch.get_num_threads(),
@@ -125,3 +125,10 @@ def render(s: Any, results: dict[str, list[Row]], started: str, machine: str) ->
         attention_hidden=s.attention_hidden,
         **blocks,
     )
+    return page + measured_elsewhere()
+
+
+def measured_elsewhere() -> str:
+    """The sections of ``results/*.md``: runs this script does not make (a GPU, a long training)."""
+    parts = sorted((TEMPLATE.parent / "results").glob("*.md"))
+    return "".join("\n" + part.read_text() for part in parts)

@@ -24,6 +24,7 @@ def test_radar_recipe_trains_on_a_netcdf_rain_archive(tmp_path, capsys):
     assert saved["data"]["options"]["normalize"] == "rain"
     assert saved["data"]["options"]["augment"] == "flip"
     assert saved["model"]["options"]["residual"] is True
+    assert saved["model"]["options"]["anchor"] == "advection"
     assert saved["train"]["loss"] == "b-mse+b-mae"
     assert (saved["data"]["input_length"], saved["data"]["output_length"]) == (4, 12)
     assert (run / "checkpoints" / "last.ckpt").exists()

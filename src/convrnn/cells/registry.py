@@ -32,6 +32,7 @@ FORECASTER_OPTIONS = (
     "channels_last",
     "target_channels",
     "residual",
+    "anchor",
 )
 #: options of every model, whatever its cell: compat= ("paper" | "official", see cells.base)
 MODEL_OPTIONS = ("compat",)

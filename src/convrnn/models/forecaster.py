@@ -10,11 +10,14 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from convrnn.errors import ConfigError, InputError, InputTypeError
+from convrnn.models.motion import advect, estimate_motion
 from convrnn.models.patching import patch, unpatch
 from convrnn.stacks.base import Stack, StackState
 
 EMBEDS = ("conv", "identity")
 CHECKPOINTING = ("none", "step")
+#: what a residual forecast adds its change to: the frame given, or that frame moved along the motion
+ANCHORS = ("persistence", "advection")
 #: frame dtypes the model takes (float16/bfloat16 where autocast runs them)
 FRAME_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 #: how far outside [0, 1] input values may lie (float rounding of a normalisation)
@@ -49,6 +52,10 @@ class Forecaster(nn.Module):
     change from the frame the step was given (in the normalised space; of the target
     channels under ``target_channels``); the head starts at zero, so an untrained model
     forecasts exactly persistence, and training only has to learn the change.
+    ``anchor="advection"`` (with ``residual=True``) moves that frame one step along the
+    motion of the input frames first (:mod:`convrnn.models.motion`, dense Lucas-Kanade
+    and semi-Lagrangian advection, no weights): an untrained model is then an
+    extrapolation nowcast, and training learns growth, decay and what motion misses.
     """
 
     def __init__(
@@ -64,6 +71,7 @@ class Forecaster(nn.Module):
         image_size: tuple[int, int] | None = None,
         target_channels: list[int] | tuple[int, ...] | None = None,
         residual: bool = False,
+        anchor: str = "persistence",
     ) -> None:
         super().__init__()
         if embed not in EMBEDS:
@@ -76,6 +84,11 @@ class Forecaster(nn.Module):
             raise ValueError(f"patch_size must be >= 1, got {patch_size}")
         if not isinstance(residual, bool):
             raise ConfigError(f"residual={residual!r}: give true or false")
+        if anchor not in ANCHORS:
+            raise ConfigError(f"anchor={anchor!r} is not one of {', '.join(ANCHORS)}")
+        if anchor != "persistence" and not residual:
+            raise ConfigError(f"anchor={anchor!r} anchors residual forecasts: set residual=true")
+        self.anchor = anchor
         self.stack = stack
         self.residual = residual
         self.in_channels = in_channels
@@ -191,27 +204,44 @@ class Forecaster(nn.Module):
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def step(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState, list[Tensor]]:
-        """One time step: frame ``(B, C, H, W)`` -> next-frame prediction, new state, layer outputs."""
+    def step(
+        self, frame: Tensor, state: StackState, motion: Tensor | None = None
+    ) -> tuple[Tensor, StackState, list[Tensor]]:
+        """One time step: frame ``(B, C, H, W)`` -> next-frame prediction, new state, layer outputs.
+
+        ``motion`` ``(B, 2, H, W)``: the advection anchor's motion (:meth:`motion_of`).
+        """
         z = self.embed(self._memory_format(patch(frame, self.patch_size)))
         outputs, state = self.stack(z, state)
         pred = unpatch(self.head(outputs[-1]), self.patch_size)
         if self.residual:  # the head predicts the change from the frame it was given
-            pred = pred + self.targets_of(frame).to(pred.dtype)
+            anchor = self.targets_of(frame)
+            if motion is not None:
+                anchor = advect(anchor, motion)
+            pred = pred + anchor.to(pred.dtype)
         return pred, state, outputs
 
-    def _advance(self, frame: Tensor, state: StackState) -> tuple[Tensor, StackState]:
+    def motion_of(self, inputs: Tensor) -> Tensor | None:
+        """The motion of the observed ``inputs`` ``(B, T_in, C, H, W)`` under the advection anchor, else None."""
+        if self.anchor != "advection":
+            return None
+        return estimate_motion(self.targets_of(inputs))
+
+    def _advance(
+        self, frame: Tensor, state: StackState, motion: Tensor | None
+    ) -> tuple[Tensor, StackState]:
         if self.checkpointing == "step" and self.training and torch.is_grad_enabled():
             pred, state, _ = checkpoint(
                 self._step,
                 frame,
                 state,
+                motion,
                 use_reentrant=False,
                 preserve_rng_state=False,
                 determinism_check="none",
             )  # no random ops inside a step: no RNG state to restore
         else:
-            pred, state, _ = self._step(frame, state)
+            pred, state, _ = self._step(frame, state, motion)
         return pred, state
 
     def _teacher_mask(self, mask: Tensor | None, frames: Tensor) -> Tensor | None:
@@ -250,6 +280,7 @@ class Forecaster(nn.Module):
         mask = self._teacher_mask(teacher_mask, frames)
         self.stack.pop_aux_loss()  # drop terms left by an earlier call that never collected them
         state = self.init_state(b, h, w, frames)
+        motion = self.motion_of(frames[:, :input_length])  # the observed frames only
         preds: list[Tensor] = []
         for t in range(t_total - 1):
             if t == 0 or (mask is None and t < input_length):
@@ -259,7 +290,7 @@ class Forecaster(nn.Module):
                 if mask is not None:  # teacher forcing mixes in the truth
                     m = mask[:, t - 1]
                     x = m * frames[:, t] + (1 - m) * x
-            pred, state = self._advance(x, state)
+            pred, state = self._advance(x, state, motion)
             preds.append(pred)
         out = torch.stack(preds, dim=1)
         aux = self.stack.pop_aux_loss()
@@ -281,12 +312,13 @@ class Forecaster(nn.Module):
             raise InputError(f"horizon must be >= 1, got {horizon}")
         b, t_in, _, h, w = inputs.shape
         state = self.init_state(b, h, w, inputs)
+        motion = self.motion_of(inputs)
         preds: list[Tensor] = []
         layers: list[list[Tensor]] = []
         pred = inputs[:, 0]
         for t in range(t_in + horizon - 1):
             x = inputs[:, t] if t < t_in else self.feed_back(pred, inputs[:, -1])
-            pred, state, outputs = self._step(x, state)
+            pred, state, outputs = self._step(x, state, motion)
             if return_layers:
                 layers.append([o.detach() for o in outputs])
             if t >= t_in - 1:
