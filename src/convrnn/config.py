@@ -49,8 +49,10 @@ DEFAULTS: dict[str, Any] = {
         "min_lr": 0.0,  # cosine: final learning rate
         "grad_clip": None,  # max global gradient norm
         # l2 | l1 | l1+l2 | b-mse | b-mae | b-mse+b-mae (HKO-7 balanced by the truth's rain rate;
-        # radar data: data.options.normalize=rain or dbz, or a radar dataset)
+        # radar data: data.options.normalize=rain or dbz, or a radar dataset) | w-mse | w-mae |
+        # w-mse+w-mae (weighted by the truth's normalised value: 1 when 0 .. loss_weight_max when 1)
         "loss": "l1+l2",
+        "loss_weight_max": 10.0,  # w-* losses: the weight of a pixel whose truth is 1 (any data)
         "loss_reduction": "frame-sum",  # frame-sum: sum over pixels per frame, mean over frames; mean
         "loss_frames": "all",  # all: every next-frame prediction; future: the output_length frames only
         # auto (the model's schedule, fitted to the run: linear 1 -> 0 by half of the run) | paper
@@ -81,7 +83,9 @@ DEFAULTS: dict[str, Any] = {
 #: frame losses (convrnn.train.losses) and their reductions
 #: the HKO-7 balanced losses (weights from the truth's rain rate; radar data only)
 BALANCED_LOSSES = ("b-mse", "b-mae", "b-mse+b-mae")
-LOSSES = ("l2", "l1", "l1+l2", *BALANCED_LOSSES)
+#: the plain weighted losses (weights rise linearly with the truth's normalised value; any data)
+WEIGHTED_LOSSES = ("w-mse", "w-mae", "w-mse+w-mae")
+LOSSES = ("l2", "l1", "l1+l2", *BALANCED_LOSSES, *WEIGHTED_LOSSES)
 LOSS_REDUCTIONS = ("frame-sum", "mean")
 #: teacher-forcing schedules (convrnn.train.sampling); the config also takes "auto"
 SAMPLING_KINDS = ("none", "predrnn", "linear", "reverse")
@@ -255,6 +259,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
         not isinstance(clip, int | float) or not math.isfinite(clip) or clip <= 0
     ):
         raise ConfigError(f"train.grad_clip must be a positive number or null, got {clip!r}")
+    top = cfg["train"]["loss_weight_max"]
+    if isinstance(top, bool) or not isinstance(top, int | float) or not 1 <= top < math.inf:
+        raise ConfigError(
+            f"train.loss_weight_max must be a number >= 1 (1: no weighting), got {top!r}"
+        )
     if not isinstance(cfg["model"]["name"], str):
         raise ConfigError("model.name must be a model name (see `convrnn models`)")
 

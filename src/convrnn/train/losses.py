@@ -1,4 +1,4 @@
-"""Frame losses: L2, L1, L1+L2 and the HKO-7 balanced B-MSE/B-MAE, summed per frame or averaged."""
+"""Frame losses: L2, L1, L1+L2, the HKO-7 balanced B-MSE/B-MAE and weighted W-MSE/W-MAE, summed per frame or averaged."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from convrnn.config import BALANCED_LOSSES, LOSSES
+from convrnn.config import BALANCED_LOSSES, LOSSES, WEIGHTED_LOSSES
 from convrnn.config import LOSS_REDUCTIONS as REDUCTIONS
 from convrnn.errors import ChoiceError, ConfigError, InputError
 from convrnn.metrics.nowcast import HKO7_BALANCING_WEIGHTS
@@ -36,6 +36,7 @@ def frame_loss(
     reduction: str = "frame-sum",
     observed: Tensor | None = None,
     pixel_thresholds: Sequence[float] | None = None,
+    weight_max: float = 10.0,
 ) -> Tensor:
     """Loss between ``(B, T, C, H, W)`` predictions and targets.
 
@@ -48,6 +49,9 @@ def frame_loss(
     ``b-mse``/``b-mae``/``b-mse+b-mae`` (HKO-7) weight each pixel's error by the
     truth's rain rate (1, 1, 2, 5, 10, 30 from 0.5, 2, 5, 10, 30 mm/h), given as
     ``pixel_thresholds``: those rates in the normalised pixel space of the data.
+    ``w-mse``/``w-mae``/``w-mse+w-mae`` weight each pixel's error by ``1 + (weight_max - 1)
+    * truth`` (the truth's normalised value clamped to [0, 1]): dry or dark pixels 1, the
+    strongest ``weight_max``; for any data, radar or not.
     """
     if kind not in LOSSES:
         raise ChoiceError(f"loss={kind!r} is not one of {LOSSES}")
@@ -65,12 +69,14 @@ def frame_loss(
         target = torch.where(observed, target, pred.detach())
     diff = pred - target
     err = 0
-    if kind in ("l2", "l1+l2", "b-mse", "b-mse+b-mae"):
+    if kind in ("l2", "l1+l2", "b-mse", "b-mse+b-mae", "w-mse", "w-mse+w-mae"):
         err = err + diff.square()
-    if kind in ("l1", "l1+l2", "b-mae", "b-mse+b-mae"):
+    if kind in ("l1", "l1+l2", "b-mae", "b-mse+b-mae", "w-mae", "w-mse+w-mae"):
         err = err + diff.abs()
     if kind in BALANCED_LOSSES:
         err = err * balanced_weights(target.detach(), pixel_thresholds)
+    if kind in WEIGHTED_LOSSES:
+        err = err * (1 + (weight_max - 1) * target.detach().clamp(0, 1))
     if reduction == "mean":
         if observed is not None:
             return err.sum() / observed.expand_as(err).sum().clamp_min(1)

@@ -157,7 +157,13 @@ class ForecastModule(pl.LightningModule):
         mask = None if seen is None else self.model.targets_of(seen[:, first:])
         target = self.model.targets_of(frames[:, first:])
         return frame_loss(
-            preds, target, train["loss"], train["loss_reduction"], mask, self.pixel_thresholds
+            preds,
+            target,
+            train["loss"],
+            train["loss_reduction"],
+            mask,
+            self.pixel_thresholds,
+            train["loss_weight_max"],
         )
 
     def _kept_checkpoint(self) -> str:
