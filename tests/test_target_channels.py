@@ -17,9 +17,9 @@ def recorded_inputs(model):
     seen, preds = [], []
     step = model._step
 
-    def recording(frame, state):
+    def recording(frame, state, motion=None):
         seen.append(frame.clone())
-        pred, state, outputs = step(frame, state)
+        pred, state, outputs = step(frame, state, motion)
         preds.append(pred.clone())
         return pred, state, outputs
 
