@@ -10,7 +10,7 @@ from typing import Any
 
 from convrnn import progress
 from convrnn.cli import types
-from convrnn.cli.options import add_set
+from convrnn.cli.options import add_memory_format, add_set
 
 HELP = "cost table: params, FLOPs/MACs, activation bytes, peak memory, step time, fps"
 DESCRIPTION = (
@@ -57,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="--inference: 32, bf16 or auto (bf16 where the device runs it natively; default)",
     )
     p.add_argument("--compile", action="store_true", help="--inference: torch.compile the step")
+    add_memory_format(p)
     p.add_argument("--no-timing", action="store_true", help="skip step time and fps")
     p.add_argument("--no-peak-memory", action="store_true", help="skip the peak-memory measurement")
     add_set(p, "model option for every model")
@@ -153,7 +154,9 @@ def run_inference(args: argparse.Namespace) -> int:
 
     text = args.size or ",".join(str(s) for s in DEFAULT_SIZES)
     sizes = [types.parse_option("--size", types.parse_size, item) for item in text.split(",")]
-    inference = InferenceOptions(args.device, None, args.precision, args.compile)
+    inference = InferenceOptions(
+        args.device, None, args.precision, args.compile, args.memory_format
+    )
     options = parse_set(args.set)
     jobs = [(name, size) for name in args.models.split(",") for size in sizes]
     rows = measure_rows(

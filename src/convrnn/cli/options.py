@@ -40,7 +40,7 @@ def add_threads(parser: argparse.ArgumentParser, nested: bool = False) -> None:
 
 
 def add_inference(parser: argparse.ArgumentParser, precision: str, batch_default: str) -> None:
-    """``--device``, ``--batch-size``, ``--precision`` and ``--compile`` of test and predict."""
+    """``--device``, ``--batch-size``, ``--precision``, ``--compile``, ``--memory-format`` of test and predict."""
     from convrnn.cli.types import device, positive_int
 
     parser.add_argument(
@@ -61,10 +61,24 @@ def add_inference(parser: argparse.ArgumentParser, precision: str, batch_default
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the model's time step (default off)"
     )
+    add_memory_format(parser)
+
+
+def add_memory_format(parser: argparse.ArgumentParser) -> None:
+    """``--memory-format`` of test, predict and bench --inference."""
+    parser.add_argument(
+        "--memory-format",
+        choices=("auto", "contiguous", "channels_last"),
+        default="auto",
+        help="weights, frames and states in NCHW (contiguous) or NHWC (channels_last); auto "
+        "(default): the one measured faster on the device (channels_last on CUDA)",
+    )
 
 
 def inference_options(args: argparse.Namespace) -> Any:
     """The :class:`~convrnn.models.inference.InferenceOptions` of ``add_inference``'s options."""
     from convrnn.models.inference import InferenceOptions
 
-    return InferenceOptions(args.device, args.batch_size, args.precision, args.compile)
+    return InferenceOptions(
+        args.device, args.batch_size, args.precision, args.compile, args.memory_format
+    )

@@ -91,6 +91,7 @@ def nowcast_row(
         "size": f"{h}x{w}",
         "device": str(device),
         "precision": "bf16" if inference.dtype is not None else "32",
+        "memory_format": "channels_last" if getattr(net, "channels_last", False) else "contiguous",
         "frames": f"{NOWCAST_INPUTS}->{NOWCAST_HORIZON}",
         "latency_seconds": latency,
         "best_batch": best,

@@ -12,6 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from convrnn.errors import ConfigError, InputError, InputTypeError
 from convrnn.models.motion import advect, estimate_motion
 from convrnn.models.patching import patch, unpatch
+from convrnn.models.targets import check_target_channels
 from convrnn.stacks.base import Stack, StackState
 
 EMBEDS = ("conv", "identity")
@@ -95,7 +96,7 @@ class Forecaster(nn.Module):
         self.patch_size = patch_size
         self.checkpointing = checkpointing
         self.image_size = image_size
-        self.target_channels = _check_targets(target_channels, in_channels)
+        self.target_channels = check_target_channels(target_channels, in_channels)
         #: channels the head predicts (the input channels unless ``target_channels`` picks fewer)
         self.out_channels = len(self.target_channels or range(in_channels))
         if self.target_channels is not None:  # not persistent: the state_dict keeps its keys
@@ -120,10 +121,7 @@ class Forecaster(nn.Module):
         #: how the registry built this model (enough to rebuild it); empty if built by hand
         self.config: dict[str, Any] = {}
         self.compiled = compile
-        self.channels_last = channels_last
-        if channels_last:
-            for tensor in (*self.parameters(), *self.buffers()):
-                tensor.data = self._memory_format(tensor.data)
+        self.use_channels_last(channels_last)
         # torch.compile one time step (not the whole rollout): a small graph, reused at every step
         self._step = torch.compile(self.step) if compile else self.step
 
@@ -197,6 +195,15 @@ class Forecaster(nn.Module):
         if self.channels_last:
             state = torch.utils._pytree.tree_map(self._memory_format, state)
         return state
+
+    def use_channels_last(self, on: bool = True) -> Forecaster:
+        """Keep weights, frames and states in NHWC (``on``) or NCHW from now on; returns ``self``."""
+        self.channels_last = on
+        layout = torch.channels_last if on else torch.contiguous_format
+        for tensor in (*self.parameters(), *self.buffers()):
+            if tensor.dim() == 4:
+                tensor.data = tensor.data.contiguous(memory_format=layout)
+        return self
 
     def _memory_format(self, x: Tensor) -> Tensor:
         """``x`` in this model's memory format (NHWC for 4-D tensors under ``channels_last``)."""
@@ -338,22 +345,3 @@ def exporting() -> bool:
     exporting code checks its sample input eagerly instead.
     """
     return torch.compiler.is_compiling() or torch.jit.is_tracing()
-
-
-def _check_targets(targets: Any, in_channels: int) -> tuple[int, ...] | None:
-    """``target_channels`` as a tuple of distinct input-channel indices (None: every channel)."""
-    if targets is None:
-        return None
-    values = [targets] if isinstance(targets, int) else list(targets)
-    ok = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    if not values or not ok or len(set(values)) != len(values):
-        raise ConfigError(
-            f"target_channels={targets!r}: give distinct input-channel indices, e.g. [0]"
-        )
-    bad = [v for v in values if not 0 <= v < in_channels]
-    if bad:
-        raise ConfigError(
-            f"target_channels {bad} do not exist in frames of in_channels={in_channels}; "
-            f"choose indices in 0..{in_channels - 1}"
-        )
-    return tuple(values)

@@ -21,6 +21,11 @@ from convrnn.hardware import native_bf16
 
 #: inference precisions: auto (bf16 where the device runs it natively), fp32, bf16 autocast
 PRECISIONS = ("auto", "32", "bf16")
+#: memory formats of weights, frames and states: auto (the one measured faster on the device)
+MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
+#: devices where channels-last inference measured faster: an H200's latency was 0.76-0.99x of
+#: NCHW for every model and size of benchmarks/results/gpu_h200.md
+CHANNELS_LAST_DEVICES = ("cuda",)
 DEFAULT_BATCH_SIZE = 16
 
 
@@ -46,12 +51,14 @@ def parse_device(text: str) -> torch.device:
 class InferenceOptions:
     """How a model runs at inference: ``device`` (None: cuda if available, else cpu), sequences
     per forward ``batch_size`` (None: the caller's default, 16 for predict), ``precision``
-    (auto, 32 or bf16) and ``compile`` (torch.compile of the time step)."""
+    (auto, 32 or bf16), ``compile`` (torch.compile of the time step) and ``memory_format``
+    (auto: channels-last on the devices of :data:`CHANNELS_LAST_DEVICES`, else as built)."""
 
     device: str | None = None
     batch_size: int | None = None
     precision: str = "32"
     compile: bool = False
+    memory_format: str = "auto"
 
     def __post_init__(self) -> None:
         size = self.batch_size
@@ -61,8 +68,19 @@ class InferenceOptions:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.memory_format not in MEMORY_FORMATS:
+            raise ConfigError(
+                f"memory_format {self.memory_format!r} is not one of {', '.join(MEMORY_FORMATS)}"
+            )
         if self.device is not None:
             parse_device(self.device)
+
+    @property
+    def channels_last(self) -> bool | None:
+        """NHWC (True), NCHW (False), or None: keep the model's own format."""
+        if self.memory_format == "auto":
+            return True if self.torch_device.type in CHANNELS_LAST_DEVICES else None
+        return self.memory_format == "channels_last"
 
     @property
     def torch_device(self) -> torch.device:
@@ -79,11 +97,14 @@ class InferenceOptions:
 
 
 def prepare(model: Any, options: InferenceOptions) -> Any:
-    """``model`` on the options' device, in eval mode, its time step compiled with ``compile``.
+    """``model`` on the options' device, in eval mode and memory format, its time step compiled with ``compile``.
 
     The model keeps ``options`` (see :func:`options_of`).
     """
     model = model.to(options.torch_device).eval()
+    layout = options.channels_last
+    if layout is not None and hasattr(model, "use_channels_last"):
+        model.use_channels_last(layout)
     model.inference_options = options
     if options.compile and not getattr(model, "compiled", False):
         model._step = torch.compile(model.step)
