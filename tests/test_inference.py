@@ -143,3 +143,14 @@ def test_test_command_takes_the_inference_options(trained_run, tmp_path, mnist_c
     one = json.loads((trained_run / "metrics.json").read_text())["metrics"]
     assert one["num_sequences"] == default["num_sequences"] == 4
     assert one["mse"] == pytest.approx(default["mse"], rel=1e-5)
+
+
+def test_auto_inference_precision_is_fp32_on_cuda_even_where_bf16_is_native(monkeypatch):
+    from convrnn.models import inference
+
+    monkeypatch.setenv("CONVRNN_NATIVE_BF16", "1")
+    # an H200 measured fp32 faster for one nowcast: auto picks bf16 only on the listed devices
+    assert inference.BF16_INFERENCE_DEVICES == ("cpu",)
+    monkeypatch.setattr(inference, "BF16_INFERENCE_DEVICES", ())
+    assert InferenceOptions(device="cpu", precision="auto").dtype is None
+    assert InferenceOptions(device="cpu", precision="bf16").dtype == torch.bfloat16

@@ -23,6 +23,10 @@ from convrnn.hardware import native_bf16
 PRECISIONS = ("auto", "32", "bf16")
 #: memory formats of weights, frames and states: auto (the one measured faster on the device)
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
+#: devices where bf16 autocast inference measured faster than fp32 where native: the 2-core AMD
+#: EPYC of benchmarks/results/nowcast_cpu.md (1.4x); not the H200 of gpu_h200.md, where fp32's
+#: latency was lower in 6 of 8 rows and in 2 of 3 nowcast sizes
+BF16_INFERENCE_DEVICES = ("cpu",)
 #: devices where channels-last inference measured faster: an H200's latency was 0.76-0.99x of
 #: NCHW for every model and size of benchmarks/results/gpu_h200.md
 CHANNELS_LAST_DEVICES = ("cuda",)
@@ -91,7 +95,8 @@ class InferenceOptions:
     def dtype(self) -> torch.dtype | None:
         """bfloat16 when inference autocasts to bf16, None for fp32."""
         kind = self.torch_device.type
-        if self.precision == "bf16" or (self.precision == "auto" and native_bf16(kind)):
+        fast = kind in BF16_INFERENCE_DEVICES and native_bf16(kind)
+        if self.precision == "bf16" or (self.precision == "auto" and fast):
             return torch.bfloat16
         return None
 
