@@ -97,3 +97,18 @@ def test_anchor_adds_no_weights_and_needs_residual(tiny):
         tiny(anchor="advection")
     with pytest.raises(ConfigError, match="anchor"):
         tiny(residual=True, anchor="flow")
+
+
+def test_advection_model_exports_with_its_motion_in_the_program(tiny, tmp_path):
+    from convrnn.export.deploy import export_program
+
+    model = tiny(
+        "ms-convlstm",
+        num_layers=2,
+        hidden_channels=4,
+        residual=True,
+        anchor="advection",
+        image_size=(32, 32),
+    ).eval()
+    described = export_program(model, tmp_path / "model.pt2", 4, 3)
+    assert described["checked"]["max_abs_diff"] <= described["checked"]["tolerance"]
