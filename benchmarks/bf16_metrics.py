@@ -3,7 +3,8 @@
 Usage: python benchmarks/bf16_metrics.py RUN_DIR [--sequences 256] [--checkpoint best] [--device cpu]
 
 Prints MSE/MAE (per-frame sums), PSNR and SSIM of the run's test split, predicted once in fp32
-and once with ``torch.autocast(..., torch.bfloat16)``, and the relative change of each.
+and once with ``torch.autocast(..., torch.bfloat16)``, and the relative change of each. NaN
+(unobserved) pixels are filled for the model and left out of the scores, as ``convrnn test`` does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 import convrnn
+from convrnn.data.coverage import split_coverage, window_coverage
 from convrnn.metrics import FrameMetrics
 from convrnn.runs import read_config, read_normalizer
 from convrnn.train.data import load_split
@@ -23,10 +25,11 @@ def scores(model, loader, input_length: int, device: str, bf16: bool) -> dict[st
     """Mean MSE/MAE/PSNR/SSIM of the future frames, predicted in fp32 or under bf16 autocast."""
     metrics = FrameMetrics()
     for batch in loader:
-        batch = batch.to(device)
+        filled, seen = split_coverage(batch)  # NaN: not observed (radar coverage)
         with torch.autocast(device, torch.bfloat16, enabled=bf16):
-            pred = model.predict(batch[:, :input_length], batch.shape[1] - input_length)
-        metrics.update(pred.float().cpu(), batch[:, input_length:].cpu())
+            pred = model.predict(filled[:, :input_length].to(device), batch.shape[1] - input_length)
+        mask = None if seen is None else window_coverage(seen[:, input_length:])
+        metrics.update(pred.float().cpu(), batch[:, input_length:], mask)
     result = metrics.compute()
     return {k: result[k] for k in ("mse", "mae", "psnr", "ssim")}
 
