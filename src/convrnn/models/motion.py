@@ -71,7 +71,7 @@ def _refine(frames: Tensor, motion: Tensor, window: float) -> Tensor:
     overall = products.sum(dim=(-2, -1))  # (B, 5): the frame's one global motion
     texture = (overall[:, 0] + overall[:, 2]) / (2 * h * w)
     tiny = texture.clamp_min(1e-12)
-    global_step = _solve(overall, torch.zeros(b, 2, device=frames.device, dtype=frames.dtype), tiny)
+    global_step = _solve(overall, overall.new_zeros(b, 2), tiny)
     weight = (PRIOR_WEIGHT * texture).clamp_min(1e-12)[:, None, None]
     local = _solve(gaussian_blur(products, window), global_step[..., None, None], weight)
     return motion + local
