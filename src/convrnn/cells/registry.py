@@ -33,6 +33,7 @@ FORECASTER_OPTIONS = (
     "target_channels",
     "residual",
     "anchor",
+    "conv_algorithm",
 )
 #: options of every model, whatever its cell: compat= ("paper" | "official", see cells.base)
 MODEL_OPTIONS = ("compat",)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from convrnn.blocks.gate_conv import GateConv
 from convrnn.errors import ConfigError, InputError, InputTypeError
 from convrnn.models.motion import advect, estimate_motion
 from convrnn.models.patching import patch, unpatch
@@ -41,7 +42,10 @@ class Forecaster(nn.Module):
     instead of keeping its activations; ``compile=True`` runs the time step
     through ``torch.compile``; ``channels_last=True`` keeps weights, frames and
     recurrent states in the NHWC memory format (faster convolutions on GPUs
-    with tensor cores; see ``benchmarks/README.md`` for its effect on CPUs).
+    with tensor cores; see ``benchmarks/README.md`` for its effect on CPUs);
+    ``conv_algorithm="auto"`` trains the gate convolutions by Winograd where that is
+    measured faster (float32 on CPUs, :mod:`convrnn.blocks.winograd`), ``"direct"``
+    always by ``conv2d``.
 
     ``target_channels`` (input channel indices, default all): the model predicts only
     these channels (``out_channels = len(target_channels)``), e.g. rain from rain plus
@@ -73,6 +77,7 @@ class Forecaster(nn.Module):
         target_channels: list[int] | tuple[int, ...] | None = None,
         residual: bool = False,
         anchor: str = "persistence",
+        conv_algorithm: str = "auto",
     ) -> None:
         super().__init__()
         if embed not in EMBEDS:
@@ -122,6 +127,7 @@ class Forecaster(nn.Module):
         self.config: dict[str, Any] = {}
         self.compiled = compile
         self.use_channels_last(channels_last)
+        self.use_conv_algorithm(conv_algorithm)
         # torch.compile one time step (not the whole rollout): a small graph, reused at every step
         self._step = torch.compile(self.step) if compile else self.step
 
@@ -203,6 +209,14 @@ class Forecaster(nn.Module):
         for tensor in (*self.parameters(), *self.buffers()):
             if tensor.dim() == 4:
                 tensor.data = tensor.data.contiguous(memory_format=layout)
+        return self
+
+    def use_conv_algorithm(self, algorithm: str) -> Forecaster:
+        """Train every gate convolution by ``algorithm`` (``auto`` | ``direct``); returns ``self``."""
+        for module in self.modules():
+            if isinstance(module, GateConv):
+                module.set_algorithm(algorithm)
+        self.conv_algorithm = algorithm
         return self
 
     def _memory_format(self, x: Tensor) -> Tensor:
