@@ -16,6 +16,8 @@ Winograd kernels. ``benchmarks/train_speed_ab.py`` measures the effect on a trai
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -56,40 +58,65 @@ def _matrix(rows: tuple[tuple[float, ...], ...], like: Tensor) -> Tensor:
     return torch.tensor(rows, dtype=torch.float64).to(device=like.device, dtype=like.dtype)
 
 
-def _both_axes(matrix: Tensor, tiles: Tensor) -> Tensor:
+#: scratch tensors reused by every call, the largest size seen kept per name (see :func:`_scratch`)
+_SCRATCH: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
+
+
+def _scratch(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A reused tensor of ``shape`` for an intermediate (its values are garbage).
+
+    Freeing tens of MiB of intermediates at every call makes glibc raise its mmap
+    threshold above the activations' size; the activations then share the heap with
+    the churn and fragment it (the peak RSS of a PredRNN step grew by 37%). Reused
+    intermediates keep the allocation pattern of ``conv2d``. Calls must not overlap
+    (autograd runs one node at a time per device).
+    """
+    key = (name, like.dtype, like.device)
+    numel = math.prod(shape)
+    buffer = _SCRATCH.get(key)
+    if buffer is None or buffer.numel() < numel:
+        buffer = _SCRATCH[key] = torch.empty(numel, dtype=like.dtype, device=like.device)
+    return buffer[:numel].view(shape)
+
+
+def _both_axes(matrix: Tensor, tiles: Tensor, middle: str, out: str) -> Tensor:
     """``matrix`` applied along both tile axes of ``tiles`` ``(k * k, ...)`` -> ``(r * r, ...)``.
 
-    Two passes of ``k`` multiplies per element instead of one of ``k * k`` (the Kronecker product).
+    Two passes of ``k`` multiplies per element instead of one of ``k * k`` (the Kronecker
+    product); the results land in the scratch tensors ``middle`` and then ``out``.
     """
     rows, k = matrix.shape
-    once = (matrix @ tiles.reshape(k, -1)).view(rows, k, -1)
-    return torch.matmul(matrix, once).view(rows * rows, *tiles.shape[1:])
+    rest = tiles.numel() // (k * k)
+    once = torch.mm(matrix, tiles.reshape(k, -1), out=_scratch(middle, (rows, k * rest), tiles))
+    result = _scratch(out, (rows, rows, rest), tiles)
+    torch.bmm(matrix.expand(rows, rows, k), once.view(rows, k, rest), out=result)
+    return result.view(rows * rows, *tiles.shape[1:])
 
 
 def _transform_inputs(inputs: tuple[Tensor, ...]) -> Tensor:
-    """The inputs' overlapping 6x6 tiles (zero padding 1) in the Winograd domain: ``(36, C, B * tiles)``."""
-    batch = inputs[0].shape[0]
-    columns = [F.unfold(x, SPAN, padding=1, stride=TILE) for x in inputs]  # (B, C_i * 36, tiles)
-    tiles = torch.cat(columns, 1) if len(columns) > 1 else columns[0]
-    tiles = tiles.view(batch, -1, SPAN * SPAN, tiles.shape[-1]).permute(2, 1, 0, 3)
-    channels = tiles.shape[1]
-    return _both_axes(_matrix(_INPUT, tiles), tiles.reshape(SPAN * SPAN, -1)).view(
-        SPAN * SPAN, channels, -1
-    )
+    """The inputs' overlapping 6x6 tiles (zero padding 1) in the Winograd domain: ``(36, C, B * tiles)``.
+
+    Lands in the scratch tensor ``"b"`` (and uses ``"x"`` and ``"a"``).
+    """
+    x = inputs[0]
+    if len(inputs) > 1:
+        shape = (x.shape[0], sum(t.shape[1] for t in inputs), *x.shape[2:])
+        x = torch.cat(inputs, 1, out=_scratch("x", shape, x))
+    batch, channels, height, width = x.shape
+    count = (height // TILE) * (width // TILE)
+    columns = _scratch("a", (batch, channels * SPAN * SPAN, count), x)
+    torch._C._nn.im2col(x, (SPAN, SPAN), (1, 1), (1, 1), (TILE, TILE), out=columns)
+    tiles = _scratch("b", (SPAN * SPAN, channels, batch, count), x)
+    tiles.copy_(columns.view(batch, channels, SPAN * SPAN, count).permute(2, 1, 0, 3))
+    return _both_axes(_matrix(_INPUT, x), tiles, "a", "b").view(SPAN * SPAN, channels, -1)
 
 
 def _transform_weight(weight: Tensor) -> Tensor:
-    """``G g G^T`` of every 3x3 kernel: ``(36, out, in)``."""
+    """``G g G^T`` of every 3x3 kernel: ``(36, out, in)`` (in the scratch tensor ``"u"``)."""
     g = _matrix(_KERNEL, weight)
-    return (torch.kron(g, g) @ weight.reshape(-1, 9).T).view(SPAN * SPAN, *weight.shape[:2])
-
-
-def _outputs(products: Tensor, batch: int, height: int, width: int) -> Tensor:
-    """``A^T m A`` of every tile, laid out as the ``(B, out, H, W)`` frame."""
-    out = products.shape[1]
-    tiles = _both_axes(_matrix(_OUTPUT, products), products.view(SPAN * SPAN, -1))
-    tiles = tiles.view(TILE, TILE, out, batch, height // TILE, width // TILE)
-    return tiles.permute(3, 2, 4, 0, 5, 1).reshape(batch, out, height, width)
+    out = _scratch("u", (SPAN * SPAN, weight.shape[0] * weight.shape[1]), weight)
+    torch.mm(torch.kron(g, g), weight.reshape(-1, 9).T, out=out)
+    return out.view(SPAN * SPAN, *weight.shape[:2])
 
 
 class _WinogradConv(torch.autograd.Function):
@@ -98,8 +125,13 @@ class _WinogradConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, weight: Tensor, bias: Tensor | None, *inputs: Tensor) -> Tensor:
         batch, _, height, width = inputs[0].shape
-        products = torch.bmm(_transform_weight(weight), _transform_inputs(inputs))
-        y = _outputs(products, batch, height, width)
+        out = weight.shape[0]
+        tiles = _transform_inputs(inputs)
+        products = _scratch("m", (SPAN * SPAN, out, tiles.shape[-1]), weight)
+        torch.bmm(_transform_weight(weight), tiles, out=products)
+        y = _both_axes(_matrix(_OUTPUT, weight), products, "m2", "m")
+        y = y.view(TILE, TILE, out, batch, height // TILE, width // TILE)
+        y = y.permute(3, 2, 4, 0, 5, 1).reshape(batch, out, height, width)
         if bias is not None:
             y.add_(bias.view(1, -1, 1, 1))
         ctx.has_bias = bias is not None
@@ -113,19 +145,35 @@ class _WinogradConv(torch.autograd.Function):
         weight, *inputs = ctx.saved_tensors
         batch, _, height, width = inputs[0].shape
         out, channels = weight.shape[:2]
+        tiles = _scratch("m", (TILE, TILE, out, batch, height // TILE, width // TILE), grad)
+        tiles.copy_(
+            grad.view(batch, out, height // TILE, TILE, width // TILE, TILE).permute(
+                3, 5, 1, 0, 2, 4
+            )
+        )
         output_t = _matrix(_OUTPUT, grad).T.contiguous()
-        tiles = grad.reshape(batch, out, height // TILE, TILE, width // TILE, TILE)
-        tiles = tiles.permute(3, 5, 1, 0, 2, 4).reshape(TILE * TILE, -1)
-        grad_products = _both_axes(output_t, tiles).view(SPAN * SPAN, out, -1)
+        grad_products = _both_axes(output_t, tiles.view(TILE * TILE, -1), "m2", "m")
+        grad_products = grad_products.view(SPAN * SPAN, out, -1)
         grad_weight_t = torch.bmm(grad_products, _transform_inputs(tuple(inputs)).transpose(1, 2))
-        grad_tiles_t = torch.bmm(_transform_weight(weight).transpose(1, 2), grad_products)
+        grad_tiles_t = _scratch("a", (SPAN * SPAN, channels, grad_products.shape[-1]), grad)
+        torch.bmm(_transform_weight(weight).transpose(1, 2), grad_products, out=grad_tiles_t)
         g = _matrix(_KERNEL, weight)
         grad_weight = (torch.kron(g, g).T @ grad_weight_t.view(SPAN * SPAN, -1)).T
         input_t = _matrix(_INPUT, grad).T.contiguous()
-        grad_tiles = _both_axes(input_t, grad_tiles_t).view(SPAN * SPAN, channels, batch, -1)
-        grad_tiles = grad_tiles.permute(2, 1, 0, 3).reshape(batch, channels * SPAN * SPAN, -1)
-        grad_input = F.fold(grad_tiles, (height, width), SPAN, padding=1, stride=TILE)
-        grad_inputs = grad_input.split([x.shape[1] for x in inputs], 1)
+        grad_tiles = _both_axes(input_t, grad_tiles_t, "b", "a").view(
+            SPAN * SPAN, channels, batch, -1
+        )
+        columns = _scratch("b", (batch, channels, SPAN * SPAN, grad_tiles.shape[-1]), grad)
+        columns.copy_(grad_tiles.permute(2, 1, 0, 3))
+        grad_input = F.fold(
+            columns.view(batch, channels * SPAN * SPAN, -1),
+            (height, width),
+            SPAN,
+            padding=1,
+            stride=TILE,
+        )
+        # one tensor per input, as conv2d gives: a view would keep the others' gradients alive
+        grad_inputs = [g.contiguous() for g in grad_input.split([x.shape[1] for x in inputs], 1)]
         grad_bias = grad.sum((0, 2, 3)) if ctx.has_bias else None
         return grad_weight.reshape(weight.shape), grad_bias, *grad_inputs
 
