@@ -16,6 +16,7 @@ Winograd kernels. ``benchmarks/train_speed_ab.py`` measures the effect on a trai
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -54,8 +55,25 @@ _OUTPUT = (
 )
 
 
-def _matrix(rows: tuple[tuple[float, ...], ...], like: Tensor) -> Tensor:
-    return torch.tensor(rows, dtype=torch.float64).to(device=like.device, dtype=like.dtype)
+@functools.cache
+def _constants(dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
+    """The transform matrices, built once per dtype and device (read only: shared by every call)."""
+
+    def matrix(rows: tuple[tuple[float, ...], ...]) -> Tensor:
+        return torch.tensor(rows, dtype=torch.float64).to(device=device, dtype=dtype)
+
+    kernel = matrix(_KERNEL)
+    return {
+        "input": matrix(_INPUT),
+        "input_t": matrix(_INPUT).T.contiguous(),
+        "output": matrix(_OUTPUT),
+        "output_t": matrix(_OUTPUT).T.contiguous(),
+        "kernel": torch.kron(kernel, kernel),  # (36, 9): G g G^T of a flattened 3x3 kernel
+    }
+
+
+def _matrix(name: str, like: Tensor) -> Tensor:
+    return _constants(like.dtype, like.device)[name]
 
 
 #: scratch tensors reused by every call, the largest size seen kept per name (see :func:`_scratch`)
@@ -108,14 +126,13 @@ def _transform_inputs(inputs: tuple[Tensor, ...]) -> Tensor:
     torch._C._nn.im2col(x, (SPAN, SPAN), (1, 1), (1, 1), (TILE, TILE), out=columns)
     tiles = _scratch("b", (SPAN * SPAN, channels, batch, count), x)
     tiles.copy_(columns.view(batch, channels, SPAN * SPAN, count).permute(2, 1, 0, 3))
-    return _both_axes(_matrix(_INPUT, x), tiles, "a", "b").view(SPAN * SPAN, channels, -1)
+    return _both_axes(_matrix("input", x), tiles, "a", "b").view(SPAN * SPAN, channels, -1)
 
 
 def _transform_weight(weight: Tensor) -> Tensor:
     """``G g G^T`` of every 3x3 kernel: ``(36, out, in)`` (in the scratch tensor ``"u"``)."""
-    g = _matrix(_KERNEL, weight)
     out = _scratch("u", (SPAN * SPAN, weight.shape[0] * weight.shape[1]), weight)
-    torch.mm(torch.kron(g, g), weight.reshape(-1, 9).T, out=out)
+    torch.mm(_matrix("kernel", weight), weight.reshape(-1, 9).T, out=out)
     return out.view(SPAN * SPAN, *weight.shape[:2])
 
 
@@ -129,7 +146,7 @@ class _WinogradConv(torch.autograd.Function):
         tiles = _transform_inputs(inputs)
         products = _scratch("m", (SPAN * SPAN, out, tiles.shape[-1]), weight)
         torch.bmm(_transform_weight(weight), tiles, out=products)
-        y = _both_axes(_matrix(_OUTPUT, weight), products, "m2", "m")
+        y = _both_axes(_matrix("output", weight), products, "m2", "m")
         y = y.view(TILE, TILE, out, batch, height // TILE, width // TILE)
         y = y.permute(3, 2, 4, 0, 5, 1).reshape(batch, out, height, width)
         if bias is not None:
@@ -151,16 +168,15 @@ class _WinogradConv(torch.autograd.Function):
                 3, 5, 1, 0, 2, 4
             )
         )
-        output_t = _matrix(_OUTPUT, grad).T.contiguous()
-        grad_products = _both_axes(output_t, tiles.view(TILE * TILE, -1), "m2", "m")
+        grad_products = _both_axes(
+            _matrix("output_t", grad), tiles.view(TILE * TILE, -1), "m2", "m"
+        )
         grad_products = grad_products.view(SPAN * SPAN, out, -1)
         grad_weight_t = torch.bmm(grad_products, _transform_inputs(tuple(inputs)).transpose(1, 2))
         grad_tiles_t = _scratch("a", (SPAN * SPAN, channels, grad_products.shape[-1]), grad)
         torch.bmm(_transform_weight(weight).transpose(1, 2), grad_products, out=grad_tiles_t)
-        g = _matrix(_KERNEL, weight)
-        grad_weight = (torch.kron(g, g).T @ grad_weight_t.view(SPAN * SPAN, -1)).T
-        input_t = _matrix(_INPUT, grad).T.contiguous()
-        grad_tiles = _both_axes(input_t, grad_tiles_t, "b", "a").view(
+        grad_weight = (_matrix("kernel", weight).T @ grad_weight_t.view(SPAN * SPAN, -1)).T
+        grad_tiles = _both_axes(_matrix("input_t", grad), grad_tiles_t, "b", "a").view(
             SPAN * SPAN, channels, batch, -1
         )
         columns = _scratch("b", (batch, channels, SPAN * SPAN, grad_tiles.shape[-1]), grad)
