@@ -19,6 +19,7 @@ from convrnn.blocks import (
     divide,
     restore,
 )
+from convrnn.blocks.attention import query_chunks
 from convrnn.cost import saved_tensor_bytes
 
 #: the CMS-LSTM authors' convolutions on a 64 x 16 x 16 layer: bias-free, LayerNorm
@@ -74,6 +75,37 @@ def test_attend_saves_memory_linear_in_tokens():
 
     small, large = saved(256), saved(1024)
     assert large <= 4.5 * small, "4x the tokens must cost about 4x, not 16x, the saved bytes"
+
+
+def test_query_chunks_fill_idle_threads_with_blocks_that_divide_the_tokens():
+    assert query_chunks(batch=1, tokens=4096, threads=2) == 4
+    assert query_chunks(batch=2, tokens=4096, threads=2) == 1  # the batch fills the threads
+    assert query_chunks(batch=1, tokens=30, threads=4) == 6  # 8 and 7 do not divide 30
+    assert query_chunks(batch=1, tokens=7, threads=2) == 1  # a prime: no split
+
+
+def test_attend_in_query_blocks_gives_the_whole_attention_and_its_gradients():
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 48, 4), torch.randn(1, 48, 4)
+    v = torch.randn(1, 48, 6)
+    grad = torch.randn(1, 48, 6)
+    threads = torch.get_num_threads()
+
+    def run(num_threads):
+        torch.set_num_threads(num_threads)
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        out = attend(*leaves, 0.5)
+        out.backward(grad)
+        return [out.detach()] + [t.grad for t in leaves]
+
+    try:
+        assert query_chunks(1, 48, 4) == 8
+        split, whole = run(4), run(1)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(whole[0], softmax_attention(q, k, v, 0.5))
+    for a, b in zip(split, whole, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_divide_restore_round_trip_and_windows():
