@@ -8,7 +8,8 @@ Per model (and its MS twin): GMACs of one training forward counted by PyTorch's 
 count with attention computed without the zero padding that the fused kernel needs when the
 queries are narrower than the values ("useful" GMACs); the median training-step seconds
 (forward, L2 loss, backward, Adam; after one warm-up step); and seconds per GMAC relative to
-``convlstm``'s (the issue's target: within 1.5x). 10 -> 10 frames, batch 1, the threads torch
+``convlstm``'s (the issue's target: within 1.5x), and to ``convlstm``'s with
+``conv_algorithm="direct"`` (conv2d: the baseline before Winograd). 10 -> 10 frames, batch 1, the threads torch
 starts with. Run it alone on the machine; a run of the defaults takes about 20 minutes on
 2 cores.
 """
@@ -31,6 +32,8 @@ MODELS = (
     "cms-lstm",
     "modernn",
 )
+#: the label of the convlstm rows measured with ``conv_algorithm="direct"`` (conv2d, no Winograd)
+DIRECT = "(direct conv)"
 #: the modules that call ``attend`` (patched by name for the unpadded count)
 ATTENDING = (
     "convrnn.blocks.attention",
@@ -54,16 +57,18 @@ def useful_macs(spec: BenchSpec) -> int:
         return training_flops(model, frames, spec.input_length) // 2
 
 
-def measure(name: str, size: int, steps: int) -> dict[str, float | str]:
+def measure(
+    name: str, size: int, steps: int, options: dict | None = None, label: str | None = None
+) -> dict[str, float | str]:
     """One row: GMACs (counted, useful), step seconds, seconds per GMAC."""
-    spec = BenchSpec(name, "ms-rnn", size, size, 10, 10, 1, "cpu")
+    spec = BenchSpec(name, "ms-rnn", size, size, 10, 10, 1, "cpu", options)
     torch.manual_seed(0)
     model, frames = spec.build(), spec.frames()
     macs = training_flops(model, frames, spec.input_length) // 2
     useful = useful_macs(spec)
     seconds = training_step_seconds(model, frames, spec.input_length, steps=steps, warmup=1)
     return {
-        "model": name,
+        "model": label or name,
         "gmacs": macs / 1e9,
         "useful_gmacs": useful / 1e9,
         "step_s": seconds,
@@ -87,21 +92,30 @@ def main() -> None:
     for name in names:
         rows.append(measure(name, args.size, args.steps))
         print(json.dumps(rows[-1]), flush=True)
+        if name.removeprefix("ms-") == "convlstm":  # the baseline before Winograd, for comparison
+            label = f"{name} {DIRECT}"
+            rows.append(measure(name, args.size, args.steps, {"conv_algorithm": "direct"}, label))
+            print(json.dumps(rows[-1]), flush=True)
     if args.json:
         return
     ref = {r["model"]: r for r in rows}
     print(f"\nCPU: {cpu_name()}, threads {torch.get_num_threads()}, torch {torch.__version__}")
     print(
-        "| model | GMACs | useful GMACs | step s | s/GMAC | vs convlstm | s/useful GMAC | vs convlstm |"
+        "| model | GMACs | useful GMACs | step s | s/GMAC | vs convlstm | vs convlstm "
+        f"{DIRECT} | s/useful GMAC | vs convlstm |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
+    nan = {"s_per_gmac": float("nan"), "s_per_useful_gmac": float("nan")}
     for r in rows:
-        base = ref.get("ms-convlstm" if r["model"].startswith("ms-") else "convlstm")
-        ratio = r["s_per_gmac"] / base["s_per_gmac"] if base else float("nan")
-        useful = r["s_per_useful_gmac"] / base["s_per_useful_gmac"] if base else float("nan")
+        twin = "ms-convlstm" if r["model"].startswith("ms-") else "convlstm"
+        base, direct = ref.get(twin, nan), ref.get(f"{twin} {DIRECT}", nan)
+        ratio = r["s_per_gmac"] / base["s_per_gmac"]
+        ratio_direct = r["s_per_gmac"] / direct["s_per_gmac"]
+        useful = r["s_per_useful_gmac"] / base["s_per_useful_gmac"]
         print(
             f"| {r['model']} | {r['gmacs']:.1f} | {r['useful_gmacs']:.1f} | {r['step_s']:.2f} "
-            f"| {r['s_per_gmac']:.4f} | {ratio:.2f}x | {r['s_per_useful_gmac']:.4f} | {useful:.2f}x |"
+            f"| {r['s_per_gmac']:.4f} | {ratio:.2f}x | {ratio_direct:.2f}x "
+            f"| {r['s_per_useful_gmac']:.4f} | {useful:.2f}x |"
         )
 
 
