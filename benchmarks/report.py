@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from report_markdown import Row, render, tables
 
+from convrnn.blocks.winograd import winograd_applies, winograd_conv3x3
 from convrnn.cost import (
     BenchSpec,
     activation_bytes,
@@ -173,8 +172,13 @@ def measure_precision(s: Setting) -> Iterable[Row]:
         yield {"name": name, "t32": t32, "t16": t16, "mse32": mse32, "mse16": mse16}
 
 
-def conv_only_seconds(s: Setting, model: torch.nn.Module, frames: torch.Tensor) -> float:
-    """Forward + backward of a convlstm step's convolutions alone (gates fused over [x, h]), nothing else."""
+def conv_only_seconds(
+    s: Setting, model: torch.nn.Module, frames: torch.Tensor, winograd: bool
+) -> float:
+    """Forward + backward of a convlstm step's convolutions alone (gates fused over [x, h]), nothing else.
+
+    ``winograd``: the 3x3 convolutions by Winograd where it applies, as an eager model runs them.
+    """
     depth, hidden, side = model.stack.depth, model.stack.channels, s.size
     x = torch.randn(1, 2 * hidden, side, side, requires_grad=True)
     w = torch.randn(4 * hidden, 2 * hidden, 3, 3, requires_grad=True)
@@ -184,7 +188,12 @@ def conv_only_seconds(s: Setting, model: torch.nn.Module, frames: torch.Tensor) 
     h = torch.randn(1, hidden, side, side, requires_grad=True)
     start = time.perf_counter()
     for _ in range(frames.shape[1] - 1):
-        outs = [F.conv2d(x, w, padding=1) for _ in range(depth)]
+        outs = [
+            winograd_conv3x3(w, None, x)
+            if winograd and winograd_applies(w, (x,))
+            else F.conv2d(x, w, padding=1)
+            for _ in range(depth)
+        ]
         outs += [F.conv2d(xe, we), F.conv2d(h, wh)]
         torch.autograd.backward(outs, [torch.ones_like(o) for o in outs])
     return time.perf_counter() - start
@@ -197,7 +206,7 @@ def measure_efficiency(s: Setting) -> Iterable[Row]:
         model = s.spec("convlstm", **options).build()
         s.step_time(model, frames, 1)  # warm-up (and compilation)
         t_step, t_conv = alternate(lambda m=model: s.step_time(m, frames, s.steps),
-                                   lambda m=model: conv_only_seconds(s, m, frames))  # fmt: skip
+                                   lambda m=model, w=not options: conv_only_seconds(s, m, frames, w))  # fmt: skip
         yield {"name": f"convlstm, {label}", "t_step": t_step, "t_conv": t_conv}
 
 
@@ -252,7 +261,10 @@ def main() -> None:
     setting = replace(QUICK if args.quick else Setting(), steps=args.steps)
     torch.manual_seed(0)
     started = time.strftime("%Y-%m-%d %H:%M")
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    sys.path.insert(0, str(Path(__file__).parent))
+    from threads import cpu_description  # benchmarks/threads.py, beside this script
+
+    machine = f"{cpu_description()}, torch {torch.__version__}"
     results = measure(setting)
     Path(args.out).write_text(render(setting, results, started, machine))
     data = {r["name"]: {"flat": r["flat"], "ms": r["ms"]} for r in results["table_one"]}

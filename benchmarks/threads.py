@@ -34,6 +34,7 @@ import torch
 
 import convrnn
 from convrnn.cost.timing import train_step
+from convrnn.hardware import CPU_BF16_FLAGS, cpu_flags
 from convrnn.threads import allowed_cpus, choose_threads, usable_cores
 
 BUSY = "while True:\n    pass\n"
@@ -49,6 +50,16 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_description() -> str:
+    """CPU model, core count and the SIMD features that decide the speed (AVX2, AVX-512, bf16, AMX)."""
+    flags = cpu_flags()
+    simd = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512")) if flag in flags]
+    simd += [flag for flag in CPU_BF16_FLAGS if flag in flags]
+    if not any(f.startswith("amx") for f in flags):
+        simd.append("no AMX")
+    return f"{cpu_name()}, {os.cpu_count()} CPU cores, {' '.join(simd) or 'flags unknown'}"
 
 
 def step_seconds(model, frames, input_length, optimizer, steps: int) -> float:

@@ -78,6 +78,8 @@ def _matrix(name: str, like: Tensor) -> Tensor:
 
 #: scratch tensors reused by every call, the largest size seen kept per name (see :func:`_scratch`)
 _SCRATCH: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
+#: a scratch tensor's smallest allocation: above glibc's largest dynamic mmap threshold (32 MiB)
+SCRATCH_MIN_BYTES = 64 * 2**20
 
 
 def _scratch(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
@@ -86,14 +88,20 @@ def _scratch(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
     Freeing tens of MiB of intermediates at every call makes glibc raise its mmap
     threshold above the activations' size; the activations then share the heap with
     the churn and fragment it (the peak RSS of a PredRNN step grew by 37%). Reused
-    intermediates keep the allocation pattern of ``conv2d``. Calls must not overlap
-    (autograd runs one node at a time per device).
+    intermediates keep the allocation pattern of ``conv2d``. Every buffer is at least
+    :data:`SCRATCH_MIN_BYTES`: glibc serves such sizes by mmap and leaves its threshold
+    alone when one is freed (as a buffer is when it grows); pages never touched cost no
+    memory. Calls must not overlap (autograd runs one node at a time per device).
     """
     key = (name, like.dtype, like.device)
     numel = math.prod(shape)
     buffer = _SCRATCH.get(key)
     if buffer is None or buffer.numel() < numel:
-        buffer = _SCRATCH[key] = torch.empty(numel, dtype=like.dtype, device=like.device)
+        smallest = SCRATCH_MIN_BYTES // like.element_size()
+        _SCRATCH.pop(key, None)  # the old buffer goes before the new one is allocated
+        buffer = _SCRATCH[key] = torch.empty(
+            max(numel, smallest), dtype=like.dtype, device=like.device
+        )
     return buffer[:numel].view(shape)
 
 
