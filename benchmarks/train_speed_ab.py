@@ -1,7 +1,7 @@
 """One-thread CPU time of a training step, before against after a speed lever, alternated (issue 15).
 
 Usage: python benchmarks/train_speed_ab.py [--lever conv|layout] [--models convlstm,ms-convlstm,predrnn]
-       [--rounds 2] [--memory]
+       [--rounds 2] [--memory] [--memory-rounds 1]
 
 Levers: ``conv`` compares ``conv_algorithm="direct"`` (conv2d, the code before Winograd)
 with ``"auto"`` (Winograd F(4x4, 3x3) where it pays); ``layout`` compares NCHW with
@@ -9,7 +9,9 @@ channels-last. The ms-rnn preset, 64x64, 10 -> 10, batch 2, one thread; the same
 in both (seeded); forward, L2 loss, backward and Adam (:func:`convrnn.cost.timing.train_step`),
 one warm-up step each, then ``--rounds`` alternated rounds; medians of ``time.process_time``.
 ``--memory`` also prints the memory one step needs above the live state, each variant in a
-fresh process (:func:`convrnn.cost.peak_memory_stats`, the method of the Table I memory section).
+fresh process (:func:`convrnn.cost.peak_memory_stats`, the method of the Table I memory section),
+``--memory-rounds`` times alternated (the readings vary by several percent from process to
+process): the medians and every reading. ``--rounds 0`` skips the timing.
 Run it alone on the machine.
 """
 
@@ -52,21 +54,37 @@ def main() -> None:
     p.add_argument("--models", default="convlstm,ms-convlstm,predrnn")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--memory", action="store_true")
+    p.add_argument(
+        "--memory-rounds", type=int, default=1, help="alternated fresh-process peaks per variant"
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     before, before_opts, after, after_opts = LEVERS[args.lever]
     for name in args.models.split(","):
-        runs = {key: (*_setup(name, opts), []) for key, opts in ((0, before_opts), (1, after_opts))}
-        for _ in range(args.rounds):
-            for model, frames, optimizer, times in runs.values():
-                start = time.process_time()
-                train_step(model, frames, 10, optimizer)
-                times.append(time.process_time() - start)
-        a, b = (statistics.median(runs[k][3]) for k in (0, 1))
-        line = f"{name}: {before} {a:.2f} s, {after} {b:.2f} s, ratio {b / a:.3f}"
+        line = f"{name}:"
+        if args.rounds > 0:
+            a, b = step_times(name, (before_opts, after_opts), args.rounds)
+            line += f" {before} {a:.2f} s, {after} {b:.2f} s, ratio {b / a:.3f}"
         if args.memory:
-            line += f"; step peak {peak_mib(name, before_opts):,.0f} / {peak_mib(name, after_opts):,.0f} MiB"
+            peaks: tuple[list[float], list[float]] = ([], [])
+            for _ in range(args.memory_rounds):
+                for readings, opts in zip(peaks, (before_opts, after_opts), strict=True):
+                    readings.append(peak_mib(name, opts))
+            a, b = (statistics.median(r) for r in peaks)
+            runs = " / ".join(",".join(f"{m:.0f}" for m in r) for r in peaks)
+            line += f"; step peak median {a:,.0f} / {b:,.0f} MiB (runs {runs})"
         print(line, flush=True)
+
+
+def step_times(name: str, variants: tuple[dict, dict], rounds: int) -> tuple[float, float]:
+    """Median one-thread CPU seconds of a training step of each variant, alternated ``rounds`` times."""
+    runs = [(*_setup(name, opts), []) for opts in variants]
+    for _ in range(rounds):
+        for model, frames, optimizer, times in runs:
+            start = time.process_time()
+            train_step(model, frames, 10, optimizer)
+            times.append(time.process_time() - start)
+    return statistics.median(runs[0][3]), statistics.median(runs[1][3])
 
 
 if __name__ == "__main__":

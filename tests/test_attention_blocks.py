@@ -66,14 +66,20 @@ def test_attend_equals_explicit_softmax(widths, scale):
     )
 
 
-def test_attend_saves_memory_linear_in_tokens():
+@pytest.mark.parametrize("threads", [1, 4])  # 4 threads at batch 1: the backward in query blocks
+def test_attend_saves_memory_linear_in_tokens(threads):
     def saved(tokens):
         # (B, L, E) views with a strided feature axis and unequal widths, as the blocks produce them
         q, k = (torch.randn(1, 4, tokens, requires_grad=True).transpose(1, 2) for _ in "qk")
         v = torch.randn(1, 8, tokens, requires_grad=True).transpose(1, 2)
         return saved_tensor_bytes(attend, q, k, v, 1.0)[0]
 
-    small, large = saved(256), saved(1024)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        small, large = saved(256), saved(1024)
+    finally:
+        torch.set_num_threads(before)
     assert large <= 4.5 * small, "4x the tokens must cost about 4x, not 16x, the saved bytes"
 
 
