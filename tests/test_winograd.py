@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from convrnn.blocks import GateConv
+from convrnn.blocks import GateConv, winograd
 from convrnn.blocks import gate_conv as gate_conv_module
 from convrnn.blocks.winograd import MIN_TILES, winograd_conv3x3
 from convrnn.errors import ConfigError
@@ -148,3 +148,17 @@ def test_training_step_equals_the_direct_one(tiny, calls, name):
     assert relative_error(pred_w, pred_d) < TOLERANCE
     for g, e in zip(grads_w, grads_d, strict=True):
         assert relative_error(g, e) < 1e-3
+
+
+def test_scratch_buffers_are_reused_and_start_above_the_mmap_threshold_cap():
+    like = torch.empty(0)
+    small = winograd._scratch("test", (3, 4), like)
+    again = winograd._scratch("test", (5,), like)
+    assert small.data_ptr() == again.data_ptr(), "a smaller request reuses the buffer"
+    buffer = winograd._SCRATCH[("test", torch.float32, like.device)]
+    assert buffer.numel() * buffer.element_size() >= winograd.SCRATCH_MIN_BYTES > 32 * 2**20
+    larger = buffer.numel() + 1
+    key = ("test", torch.float32, like.device)
+    grown = winograd._scratch("test", (larger,), like)
+    assert grown.numel() == larger == winograd._SCRATCH[key].numel()
+    del winograd._SCRATCH[key]

@@ -64,9 +64,8 @@ def query_chunks(batch: int, tokens: int, threads: int) -> int:
 def _backward_query_chunks(q: Tensor, k: Tensor, v: Tensor) -> int:
     """:func:`query_chunks` where a CPU backward will run through the flash kernel, else 1."""
     training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
-    if not training or q.device.type != "cpu" or torch.jit.is_tracing():
-        return 1
-    if torch.compiler.is_compiling():
+    traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    if not training or traced or q.device.type != "cpu":
         return 1
     return query_chunks(q.shape[0], q.shape[1], torch.get_num_threads())
 

@@ -98,7 +98,8 @@ def _scratch(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
     buffer = _SCRATCH.get(key)
     if buffer is None or buffer.numel() < numel:
         smallest = SCRATCH_MIN_BYTES // like.element_size()
-        _SCRATCH.pop(key, None)  # the old buffer goes before the new one is allocated
+        del buffer  # with the dict's entry, the last reference: freed before the new allocation
+        _SCRATCH.pop(key, None)
         buffer = _SCRATCH[key] = torch.empty(
             max(numel, smallest), dtype=like.dtype, device=like.device
         )
