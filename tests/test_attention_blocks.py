@@ -1,6 +1,7 @@
 """CE, DCB, SE, SAM and SA against direct, slow computations written here from the papers and the code."""
 
 import math
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -32,6 +33,17 @@ def _double_precision():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(before)
+
+
+@contextmanager
+def num_threads(threads):
+    """Torch's intra-op thread count set to ``threads`` inside the block."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def softmax_attention(q, k, v, scale):
@@ -74,12 +86,8 @@ def test_attend_saves_memory_linear_in_tokens(threads):
         v = torch.randn(1, 8, tokens, requires_grad=True).transpose(1, 2)
         return saved_tensor_bytes(attend, q, k, v, 1.0)[0]
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with num_threads(threads):
         small, large = saved(256), saved(1024)
-    finally:
-        torch.set_num_threads(before)
     assert large <= 4.5 * small, "4x the tokens must cost about 4x, not 16x, the saved bytes"
 
 
@@ -95,20 +103,16 @@ def test_attend_in_query_blocks_gives_the_whole_attention_and_its_gradients():
     q, k = torch.randn(1, 48, 4), torch.randn(1, 48, 4)
     v = torch.randn(1, 48, 6)
     grad = torch.randn(1, 48, 6)
-    threads = torch.get_num_threads()
 
-    def run(num_threads):
-        torch.set_num_threads(num_threads)
+    def run(threads):
         leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-        out = attend(*leaves, 0.5)
-        out.backward(grad)
+        with num_threads(threads):
+            out = attend(*leaves, 0.5)
+            out.backward(grad)
         return [out.detach()] + [t.grad for t in leaves]
 
-    try:
-        assert query_chunks(1, 48, 4) == 8
-        split, whole = run(4), run(1)
-    finally:
-        torch.set_num_threads(threads)
+    assert query_chunks(1, 48, 4) == 8
+    split, whole = run(4), run(1)
     torch.testing.assert_close(whole[0], softmax_attention(q, k, v, 0.5))
     for a, b in zip(split, whole, strict=True):
         torch.testing.assert_close(a, b)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from convrnn.blocks.tracing import exporting
 from convrnn.errors import ExportError, InputError
 from convrnn.export import TOLERANCE, Rollout, export_onnx, export_program
-from convrnn.models.forecaster import exporting
 from tests.conftest import tiny_model
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from convrnn.blocks.tracing import exporting
 from convrnn.errors import ConfigError
 
 
@@ -64,8 +65,7 @@ def query_chunks(batch: int, tokens: int, threads: int) -> int:
 def _backward_query_chunks(q: Tensor, k: Tensor, v: Tensor) -> int:
     """:func:`query_chunks` where a CPU backward will run through the flash kernel, else 1."""
     training = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
-    traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
-    if not training or traced or q.device.type != "cpu":
+    if not training or exporting() or q.device.type != "cpu":
         return 1
     return query_chunks(q.shape[0], q.shape[1], torch.get_num_threads())
 

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from convrnn.blocks.tracing import exporting
+
 #: output tile size m of F(m x m, 3 x 3), and the input tile it reads (m + 2)
 TILE = 4
 SPAN = TILE + 2
@@ -236,6 +238,5 @@ def winograd_applies(weight: Tensor, inputs: tuple[Tensor, ...]) -> bool:
         and width % TILE == 0
         and batch * (height // TILE) * (width // TILE) >= MIN_TILES
         and not torch.is_autocast_enabled("cpu")
-        and not torch.compiler.is_compiling()
-        and not torch.jit.is_tracing()
+        and not exporting()
     )

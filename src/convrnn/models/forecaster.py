@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from convrnn.blocks.gate_conv import GateConv
+from convrnn.blocks.tracing import exporting
 from convrnn.errors import ConfigError, InputError, InputTypeError
 from convrnn.models.motion import advect, estimate_motion
 from convrnn.models.patching import patch, unpatch
@@ -349,13 +350,3 @@ class Forecaster(nn.Module):
         if clip:
             out = out.clamp(0.0, 1.0)
         return (out, layers) if return_layers else out
-
-
-def exporting() -> bool:
-    """Whether this call is being traced (torch.export, torch.compile, TorchScript/ONNX tracing).
-
-    The value checks read tensor values (data-dependent control flow), which a traced
-    graph cannot hold: an exported program takes whatever it is given, and the
-    exporting code checks its sample input eagerly instead.
-    """
-    return torch.compiler.is_compiling() or torch.jit.is_tracing()
