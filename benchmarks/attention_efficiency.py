@@ -1,7 +1,7 @@
 """Seconds per GMAC of the attention and context models against ConvLSTM (ms-rnn preset, 64x64).
 
 Usage: python benchmarks/attention_efficiency.py [--models convlstm,sa-convlstm,...] [--steps 1]
-       [--size 64] [--json]
+       [--size 64] [--precision 32|bf16] [--json]
 
 Per model (and its MS twin): GMACs of one training forward counted by PyTorch's FLOP counter
 (:func:`convrnn.cost.training_flops`, which counts the CPU's fused attention too); the same
@@ -10,7 +10,9 @@ queries are narrower than the values ("useful" GMACs); the median training-step 
 (forward, L2 loss, backward, Adam; after one warm-up step); and seconds per GMAC relative to
 ``convlstm``'s (the issue's target: within 1.5x), and to ``convlstm``'s with
 ``conv_algorithm="direct"`` (conv2d: the baseline before Winograd). 10 -> 10 frames, batch 1, the threads torch
-starts with. Run it alone on the machine; a run of the defaults takes about 20 minutes on
+starts with. ``--precision bf16`` times the steps under bf16 autocast (what ``precision: auto``
+trains with on a CPU with native bf16; Winograd is fp32-only, so every convolution is oneDNN's
+there); the counts stay those of the fp32 forward. Run it alone on the machine; a run of the defaults takes about 20 minutes on
 2 cores.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from unittest import mock
 
 import torch
@@ -58,15 +60,22 @@ def useful_macs(spec: BenchSpec) -> int:
 
 
 def measure(
-    name: str, size: int, steps: int, options: dict | None = None, label: str | None = None
+    name: str,
+    size: int,
+    steps: int,
+    options: dict | None = None,
+    label: str | None = None,
+    bf16: bool = False,
 ) -> dict[str, float | str]:
-    """One row: GMACs (counted, useful), step seconds, seconds per GMAC."""
+    """One row: GMACs (counted, useful), step seconds (bf16 autocast with ``bf16``), seconds per GMAC."""
     spec = BenchSpec(name, "ms-rnn", size, size, 10, 10, 1, "cpu", options)
     torch.manual_seed(0)
     model, frames = spec.build(), spec.frames()
     macs = training_flops(model, frames, spec.input_length) // 2
     useful = useful_macs(spec)
-    seconds = training_step_seconds(model, frames, spec.input_length, steps=steps, warmup=1)
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+    with precision:
+        seconds = training_step_seconds(model, frames, spec.input_length, steps=steps, warmup=1)
     return {
         "model": label or name,
         "gmacs": macs / 1e9,
@@ -83,23 +92,29 @@ def main() -> None:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--steps", type=int, default=1, help="timed steps per model (default 1)")
+    p.add_argument("--precision", choices=("32", "bf16"), default="32")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    bf16 = args.precision == "bf16"
     from threads import cpu_name  # benchmarks/threads.py, beside this script
 
     names = [m for base in args.models.split(",") for m in (base, f"ms-{base}")]
     rows = []
     for name in names:
-        rows.append(measure(name, args.size, args.steps))
+        rows.append(measure(name, args.size, args.steps, bf16=bf16))
         print(json.dumps(rows[-1]), flush=True)
         if name.removeprefix("ms-") == "convlstm":  # the baseline before Winograd, for comparison
             label = f"{name} {DIRECT}"
-            rows.append(measure(name, args.size, args.steps, {"conv_algorithm": "direct"}, label))
+            direct = {"conv_algorithm": "direct"}
+            rows.append(measure(name, args.size, args.steps, direct, label, bf16))
             print(json.dumps(rows[-1]), flush=True)
     if args.json:
         return
     ref = {r["model"]: r for r in rows}
-    print(f"\nCPU: {cpu_name()}, threads {torch.get_num_threads()}, torch {torch.__version__}")
+    print(
+        f"\nCPU: {cpu_name()}, threads {torch.get_num_threads()}, torch {torch.__version__}, "
+        f"precision {args.precision}"
+    )
     print(
         "| model | GMACs | useful GMACs | step s | s/GMAC | vs convlstm | vs convlstm "
         f"{DIRECT} | s/useful GMAC | vs convlstm |"

@@ -11,7 +11,11 @@ one warm-up step each, then ``--rounds`` alternated rounds; medians of ``time.pr
 ``--memory`` also prints the memory one step needs above the live state, each variant in a
 fresh process (:func:`convrnn.cost.peak_memory_stats`, the method of the Table I memory section),
 ``--memory-rounds`` times alternated (the readings vary by several percent from process to
-process): the medians and every reading. ``--rounds 0`` skips the timing.
+process): the medians and every reading, of the step's peak above the live state and of the
+whole process's peak (which also holds what a kernel keeps between calls, e.g. Winograd's
+scratch). glibc's heap fragments differently in each process; ``MALLOC_MMAP_THRESHOLD_=1048576``
+in the environment serves every tensor of 1 MiB or more by its own mmap, which makes the
+readings repeat to within about 1% and measures live memory rather than fragmentation. ``--rounds 0`` skips the timing.
 Run it alone on the machine.
 """
 
@@ -41,10 +45,12 @@ def _setup(name: str, options: dict) -> tuple:
     return model, frames, optimizer
 
 
-def peak_mib(name: str, options: dict) -> float:
-    """MiB one training step needs above the live state (VmHWM in a fresh process, as Table I)."""
+def peak_mib(name: str, options: dict) -> tuple[float, float]:
+    """MiB one training step needs above the live state (VmHWM in a fresh process, as Table I),
+    and the process's whole peak during that step (kernels' scratch kept between calls included)."""
     spec = BenchSpec(name, "ms-rnn", 64, 64, 10, 10, 2, "cpu", options)
-    return peak_memory_stats(spec)["peak_memory_bytes"] / 2**20
+    stats = peak_memory_stats(spec)
+    return stats["peak_memory_bytes"] / 2**20, stats["process_peak_bytes"] / 2**20
 
 
 def main() -> None:
@@ -66,13 +72,14 @@ def main() -> None:
             a, b = step_times(name, (before_opts, after_opts), args.rounds)
             line += f" {before} {a:.2f} s, {after} {b:.2f} s, ratio {b / a:.3f}"
         if args.memory:
-            peaks: tuple[list[float], list[float]] = ([], [])
+            peaks: tuple[list[tuple[float, float]], ...] = ([], [])
             for _ in range(args.memory_rounds):
                 for readings, opts in zip(peaks, (before_opts, after_opts), strict=True):
                     readings.append(peak_mib(name, opts))
-            a, b = (statistics.median(r) for r in peaks)
-            runs = " / ".join(",".join(f"{m:.0f}" for m in r) for r in peaks)
-            line += f"; step peak median {a:,.0f} / {b:,.0f} MiB (runs {runs})"
+            for label, i in (("step peak", 0), ("process peak", 1)):
+                a, b = (statistics.median(r[i] for r in p) for p in peaks)
+                runs = " / ".join(",".join(f"{r[i]:.0f}" for r in p) for p in peaks)
+                line += f"; {label} median {a:,.0f} / {b:,.0f} MiB (runs {runs})"
         print(line, flush=True)
 
 

@@ -162,3 +162,16 @@ def test_scratch_buffers_are_reused_and_start_above_the_mmap_threshold_cap():
     grown = winograd._scratch("test", (larger,), like)
     assert grown.numel() == larger == winograd._SCRATCH[key].numel()
     del winograd._SCRATCH[key]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_each_input_gradient_owns_its_memory(batch):
+    # a view into one gradient of all inputs would keep the others' memory alive until it dies
+    inputs = [torch.randn(batch, c, 16, 16, requires_grad=True) for c in (3, 5)]
+    weight = torch.randn(4, 8, 3, 3, requires_grad=True)
+    grads = torch.autograd.grad(winograd_conv3x3(weight, None, *inputs).sum(), inputs)
+    scratch = {t.untyped_storage().data_ptr() for t in winograd._SCRATCH.values()}
+    for g, x in zip(grads, inputs, strict=True):
+        assert g._base is None
+        assert g.untyped_storage().nbytes() == x.numel() * x.element_size()
+        assert g.untyped_storage().data_ptr() not in scratch

@@ -20,7 +20,6 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
@@ -157,7 +156,8 @@ class _WinogradConv(torch.autograd.Function):
         tiles = _transform_inputs(inputs)
         products = _scratch("m", (SPAN * SPAN, out, tiles.shape[-1]), weight)
         torch.bmm(_transform_weight(weight), tiles, out=products)
-        y = _both_axes(_matrix("output", weight), products, "m2", "m")
+        # "a" (the input transform's middle) is free again and takes this one's
+        y = _both_axes(_matrix("output", weight), products, "a", "m")
         y = y.view(TILE, TILE, out, batch, height // TILE, width // TILE)
         y = y.permute(3, 2, 4, 0, 5, 1).reshape(batch, out, height, width)
         if bias is not None:
@@ -179,30 +179,45 @@ class _WinogradConv(torch.autograd.Function):
                 3, 5, 1, 0, 2, 4
             )
         )
-        grad_products = _both_axes(
-            _matrix("output_t", grad), tiles.view(TILE * TILE, -1), "m2", "m"
-        )
+        grad_products = _both_axes(_matrix("output_t", grad), tiles.view(TILE * TILE, -1), "a", "m")
         grad_products = grad_products.view(SPAN * SPAN, out, -1)
-        grad_weight_t = torch.bmm(grad_products, _transform_inputs(tuple(inputs)).transpose(1, 2))
+        input_tiles = _transform_inputs(tuple(inputs))  # in "b"; "a" and "x" are free again
+        grad_weight_t = _scratch("a", (SPAN * SPAN, out, channels), grad)
+        torch.bmm(grad_products, input_tiles.transpose(1, 2), out=grad_weight_t)
+        grad_weight = (_matrix("kernel", weight).T @ grad_weight_t.view(SPAN * SPAN, -1)).T
         grad_tiles_t = _scratch("a", (SPAN * SPAN, channels, grad_products.shape[-1]), grad)
         torch.bmm(_transform_weight(weight).transpose(1, 2), grad_products, out=grad_tiles_t)
-        grad_weight = (_matrix("kernel", weight).T @ grad_weight_t.view(SPAN * SPAN, -1)).T
         grad_tiles = _both_axes(_matrix("input_t", grad), grad_tiles_t, "b", "a").view(
             SPAN * SPAN, channels, batch, -1
         )
-        columns = _scratch("b", (batch, channels, SPAN * SPAN, grad_tiles.shape[-1]), grad)
-        columns.copy_(grad_tiles.permute(2, 1, 0, 3))
-        grad_input = F.fold(
-            columns.view(batch, channels * SPAN * SPAN, -1),
-            (height, width),
-            SPAN,
-            padding=1,
-            stride=TILE,
-        )
-        # one tensor per input, as conv2d gives: a view would keep the others' gradients alive
-        grad_inputs = [g.contiguous() for g in grad_input.split([x.shape[1] for x in inputs], 1)]
         grad_bias = grad.sum((0, 2, 3)) if ctx.has_bias else None
-        return grad_weight.reshape(weight.shape), grad_bias, *grad_inputs
+        return grad_weight.reshape(weight.shape), grad_bias, *_fold_inputs(grad_tiles, inputs)
+
+
+def _fold_inputs(grad_tiles: Tensor, inputs: list[Tensor]) -> list[Tensor]:
+    """Each input's gradient from the tiles' gradients ``(36, C, B, tiles)``, summed where tiles overlap.
+
+    One fold per input into its own tensor of the input's size, as conv2d gives: one fold of
+    all inputs then a split would hold a second copy (a split view keeps the others alive).
+    """
+    batch, _, height, width = inputs[0].shape
+    count = grad_tiles.shape[-1]
+    columns = _scratch("b", (grad_tiles.numel(),), grad_tiles)
+    grads, start, first = [], 0, 0
+    for x in inputs:
+        channels = x.shape[1]
+        part = columns[start : start + batch * channels * SPAN * SPAN * count]
+        part = part.view(batch, channels, SPAN * SPAN, count)
+        part.copy_(grad_tiles[:, first : first + channels].permute(2, 1, 0, 3))
+        # col2im with ``out``: F.fold's result would keep its input's 2.25x larger storage
+        folded = x.new_empty(x.shape)
+        columns_2d = part.view(batch, channels * SPAN * SPAN, count)
+        torch._C._nn.col2im(
+            columns_2d, (height, width), (SPAN,) * 2, (1, 1), (1, 1), (TILE,) * 2, out=folded
+        )
+        grads.append(folded)
+        start, first = start + part.numel(), first + channels
+    return grads
 
 
 def winograd_conv3x3(weight: Tensor, bias: Tensor | None, *inputs: Tensor) -> Tensor:

@@ -53,7 +53,9 @@ def step_peak_memory(
 ) -> dict[str, Any]:
     """Peak memory that one call of ``step`` needs above the live state, after a warm-up call.
 
-    Returns ``{"peak_memory_bytes": int | None, "peak_memory_method": str}``. ``step`` runs
+    Returns ``{"peak_memory_bytes": int | None, "peak_memory_method": str,
+    "process_peak_bytes": int | None}``; the last is the whole process's peak during the step,
+    the live state included (memory a kernel keeps between calls counts there). ``step`` runs
     once to warm up (allocator and oneDNN first touch, lazy initialisation, kernel selection),
     then ``settle`` (e.g. free the gradients the warm-up left), then once measured.
 
@@ -77,8 +79,12 @@ def step_peak_memory(
         base = torch.cuda.memory_allocated(device)
         step()
         torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device) - base
-        return {"peak_memory_bytes": int(peak), "peak_memory_method": "cuda-allocator"}
+        peak = torch.cuda.max_memory_allocated(device)
+        return {
+            "peak_memory_bytes": int(peak - base),
+            "peak_memory_method": "cuda-allocator",
+            "process_peak_bytes": int(peak),
+        }
     if reset_rss_peak():  # Linux >= 4.0: a resettable high-water mark
         step()  # warm-up
         settle()
@@ -88,16 +94,28 @@ def step_peak_memory(
         step()
         hwm = proc_status_bytes("VmHWM")
         if base is not None and hwm is not None:
-            return {"peak_memory_bytes": max(hwm - base, 0), "peak_memory_method": "vmhwm"}
+            return {
+                "peak_memory_bytes": max(hwm - base, 0),
+                "peak_memory_method": "vmhwm",
+                "process_peak_bytes": hwm,
+            }
     try:
         import resource
     except ImportError:  # Windows
-        return {"peak_memory_bytes": None, "peak_memory_method": "unavailable"}
+        return {
+            "peak_memory_bytes": None,
+            "peak_memory_method": "unavailable",
+            "process_peak_bytes": None,
+        }
     unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     step()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_memory_bytes": (after - before) * unit, "peak_memory_method": "ru_maxrss"}
+    return {
+        "peak_memory_bytes": (after - before) * unit,
+        "peak_memory_method": "ru_maxrss",
+        "process_peak_bytes": after * unit,
+    }
 
 
 def _call_json(target: str, payload: str) -> str:
