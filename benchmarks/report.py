@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from report_markdown import Row, render, tables
+from report_markdown import Row, refresh_results, render, tables
 
 from convrnn.blocks.winograd import winograd_applies, winograd_conv3x3
 from convrnn.cost import (
@@ -257,7 +257,17 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).with_name("README.md")))
     parser.add_argument("--steps", type=int, default=2, help="timed training steps per measurement")
     parser.add_argument("--quick", action="store_true", help="smoke test: two models at 32x32")
+    parser.add_argument(
+        "--results-only",
+        action="store_true",
+        help="measure nothing: re-read results/*.md into the page at --out",
+    )
     args = parser.parse_args()
+    if args.results_only:
+        page = Path(args.out)
+        page.write_text(refresh_results(page.read_text()))
+        print(f"refreshed the results sections of {args.out}")
+        return
     setting = replace(QUICK if args.quick else Setting(), steps=args.steps)
     torch.manual_seed(0)
     started = time.strftime("%Y-%m-%d %H:%M")

@@ -125,10 +125,24 @@ def render(s: Any, results: dict[str, list[Row]], started: str, machine: str) ->
         attention_hidden=s.attention_hidden,
         **blocks,
     )
-    return page + measured_elsewhere()
+    return page + RESULTS_MARK + measured_elsewhere()
+
+
+#: the line after which the page holds ``results/*.md`` (what ``report.py --results-only`` replaces)
+RESULTS_MARK = "\n<!-- below: benchmarks/results/*.md, measured elsewhere -->\n"
 
 
 def measured_elsewhere() -> str:
     """The sections of ``results/*.md``: runs this script does not make (a GPU, a long training)."""
     parts = sorted((TEMPLATE.parent / "results").glob("*.md"))
     return "".join("\n" + part.read_text() for part in parts)
+
+
+def refresh_results(page: str) -> str:
+    """``page`` (a rendered page) with its ``results/*.md`` sections read again; its measurements kept."""
+    measured, mark, _ = page.partition(RESULTS_MARK)
+    if not mark:
+        raise SystemExit(
+            f"the page has no results mark {RESULTS_MARK.strip()!r}: run report.py whole"
+        )
+    return measured + RESULTS_MARK + measured_elsewhere()
