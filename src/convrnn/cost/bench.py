@@ -54,8 +54,7 @@ def _activation_bytes(model: nn.Module, frames: Tensor, input_length: int) -> in
 def measure_peak_memory(spec: BenchSpec) -> dict[str, Any]:
     """Peak memory of one full training step of ``spec``, measured in this process.
 
-    Returns ``{"peak_memory_bytes": int | None, "peak_memory_method": str, "process_peak_bytes":
-    int | None}``. The
+    Returns :func:`~convrnn.cost.memory.step_peak_memory`'s dict. The
     model, data and Adam are built and one warm-up step is run first, so the
     persistent state (weights, Adam's moment buffers, the frames) and one-time
     costs are in the baseline and not counted. The figure is what one step needs
