@@ -15,7 +15,8 @@ process): the medians and every reading, of the step's peak above the live state
 whole process's peak (which also holds what a kernel keeps between calls, e.g. Winograd's
 scratch). glibc's heap fragments differently in each process; ``MALLOC_MMAP_THRESHOLD_=1048576``
 in the environment serves every tensor of 1 MiB or more by its own mmap, which makes the
-readings repeat to within about 1% and measures live memory rather than fragmentation. ``--rounds 0`` skips the timing.
+readings repeat to within about 1% and measures live memory rather than fragmentation.
+``--rounds 0`` skips the timing.
 Run it alone on the machine.
 """
 
@@ -77,8 +78,8 @@ def main() -> None:
                 for readings, opts in zip(peaks, (before_opts, after_opts), strict=True):
                     readings.append(peak_mib(name, opts))
             for label, i in (("step peak", 0), ("process peak", 1)):
-                a, b = (statistics.median(r[i] for r in p) for p in peaks)
-                runs = " / ".join(",".join(f"{r[i]:.0f}" for r in p) for p in peaks)
+                a, b = (statistics.median(r[i] for r in variant) for variant in peaks)
+                runs = " / ".join(",".join(f"{r[i]:.0f}" for r in v) for v in peaks)
                 line += f"; {label} median {a:,.0f} / {b:,.0f} MiB (runs {runs})"
         print(line, flush=True)
 
