@@ -34,6 +34,7 @@ from convrnn.cost import (
     peak_memory_stats,
     training_step_seconds,
 )
+from convrnn.io import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.results_only:
         page = Path(args.out)
-        page.write_text(refresh_results(page.read_text()))
+        write_text_atomic(page, refresh_results(page.read_text()))
         print(f"refreshed the results sections of {args.out}")
         return
     setting = replace(QUICK if args.quick else Setting(), steps=args.steps)
@@ -276,9 +277,9 @@ def main() -> None:
 
     machine = f"{cpu_description()}, torch {torch.__version__}"
     results = measure(setting)
-    Path(args.out).write_text(render(setting, results, started, machine))
+    write_text_atomic(args.out, render(setting, results, started, machine))
     data = {r["name"]: {"flat": r["flat"], "ms": r["ms"]} for r in results["table_one"]}
-    Path(args.out).with_suffix(".json").write_text(json.dumps(data, indent=2, default=str))
+    write_text_atomic(Path(args.out).with_suffix(".json"), json.dumps(data, indent=2, default=str))
     print(f"wrote {args.out}")
 
 

@@ -68,7 +68,8 @@ def step_peak_memory(
     * CPU without a resettable ``VmHWM`` (no ``/proc``: macOS; Linux < 4.0) (``"ru_maxrss"``):
       the growth of ``ru_maxrss`` over the first call, without warm-up (so first-touch costs
       are in). A lower bound only: it reads low, down to 0, whenever the process's high-water
-      mark is already above what the step needs (on Linux a child inherits its parent's).
+      mark is already above what the step needs (on Linux a child inherits its parent's); its
+      process peak is the process's high-water mark so far, the step's or an earlier one.
     """
     settle = settle or (lambda: None)
     if device.type == "cuda":
@@ -80,11 +81,7 @@ def step_peak_memory(
         step()
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device)
-        return {
-            "peak_memory_bytes": int(peak - base),
-            "peak_memory_method": "cuda-allocator",
-            "process_peak_bytes": int(peak),
-        }
+        return _reading(int(peak - base), "cuda-allocator", int(peak))
     if reset_rss_peak():  # Linux >= 4.0: a resettable high-water mark
         step()  # warm-up
         settle()
@@ -94,28 +91,21 @@ def step_peak_memory(
         step()
         hwm = proc_status_bytes("VmHWM")
         if base is not None and hwm is not None:
-            return {
-                "peak_memory_bytes": max(hwm - base, 0),
-                "peak_memory_method": "vmhwm",
-                "process_peak_bytes": hwm,
-            }
+            return _reading(max(hwm - base, 0), "vmhwm", hwm)
     try:
         import resource
     except ImportError:  # Windows
-        return {
-            "peak_memory_bytes": None,
-            "peak_memory_method": "unavailable",
-            "process_peak_bytes": None,
-        }
+        return _reading(None, "unavailable", None)
     unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     step()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {
-        "peak_memory_bytes": (after - before) * unit,
-        "peak_memory_method": "ru_maxrss",
-        "process_peak_bytes": after * unit,
-    }
+    return _reading((after - before) * unit, "ru_maxrss", after * unit)
+
+
+def _reading(step: int | None, method: str, process: int | None) -> dict[str, Any]:
+    """The dict :func:`step_peak_memory` returns."""
+    return {"peak_memory_bytes": step, "peak_memory_method": method, "process_peak_bytes": process}
 
 
 def _call_json(target: str, payload: str) -> str:
