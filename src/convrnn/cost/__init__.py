@@ -27,8 +27,10 @@ from convrnn.cost.counters import (
     checkpoint_inputs,
     count_flops,
     count_parameters,
+    flops_by_op,
     saved_tensor_bytes,
     training_flops,
+    training_flops_by_op,
 )
 from convrnn.cost.memory import call_in_fresh_process, step_peak_memory
 from convrnn.cost.timing import inference_fps, train_step, training_step_seconds
@@ -41,6 +43,7 @@ __all__ = [
     "checkpoint_inputs",
     "count_flops",
     "count_parameters",
+    "flops_by_op",
     "inference_fps",
     "max_square_size",
     "measure_peak_memory",
@@ -49,5 +52,6 @@ __all__ = [
     "step_peak_memory",
     "train_step",
     "training_flops",
+    "training_flops_by_op",
     "training_step_seconds",
 ]

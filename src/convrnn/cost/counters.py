@@ -51,23 +51,33 @@ def _cpu_attention_formulas() -> dict[Any, Callable[..., int]]:
     return formulas
 
 
-def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
-    """FLOPs of ``fn(*args, **kwargs)`` counted by ``torch.utils.flop_counter`` (2 per multiply-add).
-
-    The CPU's fused attention counts as the same attention on a GPU does.
-    """
+def flops_by_op(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, int]:
+    """FLOPs of ``fn(*args, **kwargs)`` per aten operator (``"aten.convolution"``, ...), as :func:`count_flops`."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False, custom_mapping=_cpu_attention_formulas())
     with counter:
         fn(*args, **kwargs)
-    return int(counter.get_total_flops())
+    return {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+
+
+def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+    """FLOPs of ``fn(*args, **kwargs)`` counted by ``torch.utils.flop_counter`` (2 per multiply-add).
+
+    The CPU's fused attention counts as the same attention on a GPU does.
+    """
+    return sum(flops_by_op(fn, *args, **kwargs).values())
 
 
 def training_flops(model: nn.Module, frames: Tensor, input_length: int) -> int:
     """FLOPs of one training forward (the full rollout of ``frames``)."""
+    return sum(training_flops_by_op(model, frames, input_length).values())
+
+
+def training_flops_by_op(model: nn.Module, frames: Tensor, input_length: int) -> dict[str, int]:
+    """:func:`training_flops` per aten operator."""
     with torch.no_grad():
-        return count_flops(model, frames, input_length)
+        return flops_by_op(model, frames, input_length)
 
 
 @contextmanager
