@@ -175,3 +175,16 @@ def test_each_input_gradient_owns_its_memory(batch):
         assert g._base is None
         assert g.untyped_storage().nbytes() == x.numel() * x.element_size()
         assert g.untyped_storage().data_ptr() not in scratch
+
+
+def test_stale_scratch_values_never_reach_the_result():
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, c, 8, 12, requires_grad=True) for c in (3, 2)]
+    weight = torch.randn(4, 5, 3, 3, requires_grad=True)
+    winograd_conv3x3(weight, None, *inputs)  # makes every scratch buffer
+    for buffer in winograd._SCRATCH.values():
+        buffer.fill_(float("nan"))  # what an earlier call of another shape may leave
+    got = winograd_conv3x3(weight, None, *inputs)
+    assert relative_error(got, direct(weight, None, *inputs)) < TOLERANCE
+    grads = torch.autograd.grad(got.sum(), [*inputs, weight])
+    assert all(torch.isfinite(g).all() for g in grads)
