@@ -181,7 +181,12 @@ def main() -> None:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--steps", type=int, default=1, help="timed steps per model (default 1)")
-    p.add_argument("--baseline-steps", type=int, default=3, help="timed steps of the ConvLSTMs")
+    p.add_argument(
+        "--baseline-steps",
+        type=int,
+        default=3,
+        help="timed steps of the ConvLSTM baselines (default 3)",
+    )
     p.add_argument("--precision", choices=("32", "bf16"), default="32")
     p.add_argument("--split", action="store_true", help="profile where the time goes")
     p.add_argument("--json", action="store_true")
