@@ -17,7 +17,9 @@ and prints where the time goes: the fused attention's share of the step, the rat
 (its forward and backward FLOPs, the backward counted as 2.5 forwards as PyTorch's counter does,
 over its profiled seconds), and the ratio the model would reach if everything but the attention
 ran at ``convlstm``'s seconds per GMAC (the floor that no work outside the attention kernel can
-beat). The ConvLSTM baselines take ``--baseline-steps`` timed steps (one step of a small model
+beat), and the same with an ideal kernel: exact attention without the padding, at the
+machine's float32 matrix-product peak (measured on 2048x2048 products in the same run), per
+useful GMAC. The ConvLSTM baselines take ``--baseline-steps`` timed steps (one step of a small model
 spreads by 20-60%). Run it alone on the machine; a run of the defaults takes about 20 minutes on
 2 cores, 30 with ``--split``.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from contextlib import ExitStack, nullcontext
 from unittest import mock
 
@@ -58,6 +61,32 @@ ATTENDING = (
 
 #: the fused attention's backward in FLOPs per forward FLOP (``torch.utils.flop_counter``'s formula)
 BACKWARD_PER_FORWARD = 2.5
+#: the square fp32 matrix product that measures the machine's peak rate (``--split``)
+PEAK_SIZE = 2048
+
+
+def matmul_peak_gflops(size: int = PEAK_SIZE, repeats: int = 5) -> float:
+    """The best GFLOP/s of ``size x size`` float32 matrix products at the current thread count."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def unpadded_training_gmacs(padded: float, useful: float) -> float:
+    """GMACs of an exact linear-memory attention's training step without padding.
+
+    ``padded`` = the fused kernel's forward (``2 v N^2``: queries and keys padded to the
+    values' width ``v``), ``useful`` = ``(a + v) N^2`` at their own widths. Forward:
+    ``QK^T`` (a) and ``PV`` (v); backward: ``QK^T`` again (a), ``dP = dO V^T`` (v),
+    ``dV`` (v), ``dQ`` (a), ``dK`` (a): ``4a + 3v = 4 useful - padded / 2`` (``3.5 x``
+    the forward without padding).
+    """
+    return 4 * useful - padded / 2
 
 
 def attention_op(op_name: str) -> bool:
@@ -152,13 +181,17 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
-def print_split(rows: list[dict]) -> None:
-    """Where the attention models' time goes, and the ratio left if all but attention ran at ConvLSTM's rate."""
+def print_split(rows: list[dict], peak_gflops: float) -> None:
+    """Where the attention models' time goes, and the ratios left if all but attention ran at ConvLSTM's rate.
+
+    ``floor``: the attention as measured; ``ideal``: an exact attention without padding at
+    ``peak_gflops`` (the machine's matrix-product peak), per useful GMAC.
+    """
     print(
         "\n| model | attention GMACs | attention share | attention s | attention GFLOP/s "
-        "| rest s/GMAC | vs convlstm | floor vs convlstm |"
+        "| rest s/GMAC | vs convlstm | floor vs convlstm | ideal kernel vs convlstm |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if not r["attention_gmacs"]:
             continue
@@ -168,10 +201,13 @@ def print_split(rows: list[dict]) -> None:
         flops = r["attention_gmacs"] * 2 * (1 + BACKWARD_PER_FORWARD)
         rest = (r["step_s"] - attention_s) / rest_gmacs
         floor = (attention_s + rest_gmacs * rate) / r["gmacs"] / rate
+        useful_attention = r["useful_gmacs"] - rest_gmacs
+        ideal_s = 2 * unpadded_training_gmacs(r["attention_gmacs"], useful_attention) / peak_gflops
+        ideal = (ideal_s + rest_gmacs * rate) / r["useful_gmacs"] / rate
         print(
             f"| {r['model']} | {r['attention_gmacs']:.1f} | {r['attention_share']:.0%} "
             f"| {attention_s:.2f} | {flops / attention_s:.0f} | {rest:.4f} | {rest / rate:.2f}x "
-            f"| {floor:.2f}x |"
+            f"| {floor:.2f}x | {ideal:.2f}x |"
         )
 
 
@@ -214,7 +250,11 @@ def main() -> None:
     )
     print_table(rows)
     if args.split:
-        print_split(rows)
+        peak = matmul_peak_gflops()
+        print(
+            f"\nfloat32 matrix-product peak ({PEAK_SIZE}x{PEAK_SIZE}, best of 5): {peak:.0f} GFLOP/s"
+        )
+        print_split(rows, peak)
 
 
 if __name__ == "__main__":
