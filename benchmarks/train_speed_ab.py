@@ -83,9 +83,15 @@ def peak_mib(name: str, options: dict) -> tuple[float, float]:
 def main() -> None:
     """Print each model's before and after CPU seconds and their ratio (and peak memory)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lever", choices=sorted(LEVERS), default="conv")
-    p.add_argument("--models", default="convlstm,ms-convlstm,predrnn")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument(
+        "--lever", choices=sorted(LEVERS), default="conv", help="what to compare (default conv)"
+    )
+    p.add_argument(
+        "--models",
+        default="convlstm,ms-convlstm,predrnn",
+        help="comma-separated (default convlstm,ms-convlstm,predrnn)",
+    )
+    p.add_argument("--rounds", type=int, default=2, help="alternated timed rounds (default 2)")
     p.add_argument("--memory", action="store_true")
     p.add_argument(
         "--memory-rounds", type=int, default=1, help="alternated fresh-process peaks per variant"
